@@ -1,0 +1,100 @@
+#include "core/buf.h"
+
+#include "core/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void fh_buf_init(struct fh_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void fh_buf_release(struct fh_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+int fh_buf_reserve(struct fh_buf *b, size_t n)
+{
+    if (n > b->max || b->len > b->max - n)
+        return FH_ENOSPACE;
+    size_t need = b->len + n + 1; /* +1 keeps room for a terminating NUL */
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if (cap > b->max + 1)
+        cap = b->max + 1;
+    char *p = realloc(b->data, cap);
+    if (p == NULL)
+        return FH_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int fh_buf_append(struct fh_buf *b, const void *p, size_t n)
+{
+    int rc = fh_buf_reserve(b, n);
+    if (rc != 0)
+        return rc;
+    if (n > 0)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int fh_buf_appendf(struct fh_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return FH_EINVAL;
+    int rc = fh_buf_reserve(b, (size_t)n);
+    if (rc != 0)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+void fh_buf_consume(struct fh_buf *b, size_t n)
+{
+    if (n >= b->len) {
+        fh_buf_reset(b);
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+    b->data[b->len] = '\0';
+}
+
+void fh_fbuf_putf(struct fh_fbuf *b, const char *fmt, ...)
+{
+    if (b->overflow)
+        return;
+    size_t room = b->cap - b->len;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf((char *)b->data + b->len, room, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= room) {
+        b->overflow = true;
+        return;
+    }
+    b->len += (size_t)n;
+}
