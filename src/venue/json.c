@@ -1,0 +1,608 @@
+/* This is the one translation unit that compiles jsmn's implementation (static, strict);
+ * jsmn.h must therefore come before venue/json.h, which includes it as a header only. */
+#define JSMN_STATIC
+#define JSMN_STRICT
+#include <jsmn.h>
+
+#include "venue/json.h"
+
+#include "core/err.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Exchange messages nest a handful of levels; deeper input is hostile. */
+#define FH_JSON_MAX_DEPTH 32
+
+int fh_json_init(struct fh_json *j, uint32_t max_tokens)
+{
+    memset(j, 0, sizeof(*j));
+    if (max_tokens == 0)
+        return FH_EINVAL;
+    j->tok = calloc(max_tokens, sizeof(*j->tok));
+    j->esc = calloc(max_tokens, 1);
+    if (j->tok == NULL || j->esc == NULL) {
+        fh_json_release(j);
+        return FH_ENOMEM;
+    }
+    j->cap = max_tokens;
+    return 0;
+}
+
+void fh_json_release(struct fh_json *j)
+{
+    free(j->tok);
+    free(j->esc);
+    memset(j, 0, sizeof(*j));
+}
+
+const char *fh_json_strerror(int err)
+{
+    switch (err) {
+    case FH_JSON_OK:
+        return "ok";
+    case FH_JSON_ETOKENS:
+        return "json_too_many_tokens";
+    case FH_JSON_ESYNTAX:
+        return "json_syntax";
+    case FH_JSON_EPARTIAL:
+        return "json_truncated";
+    case FH_JSON_EUTF8:
+        return "json_utf8";
+    case FH_JSON_EESCAPE:
+        return "json_escape";
+    case FH_JSON_ENUMBER:
+        return "json_bad_primitive";
+    case FH_JSON_ETRAILING:
+        return "json_trailing_data";
+    case FH_JSON_ECONTROL:
+        return "json_control_char";
+    case FH_JSON_EROOT:
+        return "json_not_object_or_array";
+    case FH_JSON_ETOOLONG:
+        return "json_too_long";
+    default:
+        return "json_unknown";
+    }
+}
+
+/* Length of the UTF-8 sequence starting at s[0] (at most n bytes), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c < 0xc2)
+        return 0; /* continuation byte or overlong 2-byte lead */
+    if (c < 0xe0) {
+        return (n >= 2 && (s[1] & 0xc0) == 0x80) ? 2 : 0;
+    }
+    if (c < 0xf0) {
+        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+            return 0;
+        if (c == 0xe0 && s[1] < 0xa0)
+            return 0; /* overlong */
+        if (c == 0xed && s[1] >= 0xa0)
+            return 0; /* UTF-16 surrogate */
+        return 3;
+    }
+    if (c < 0xf5) {
+        if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+            return 0;
+        if (c == 0xf0 && s[1] < 0x90)
+            return 0; /* overlong */
+        if (c == 0xf4 && s[1] >= 0x90)
+            return 0; /* above U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+bool fh_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        /* Fast path over ASCII, eight bytes at a time. */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (w & 0x8080808080808080ULL)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
+        size_t k = utf8_seq(p + i, n - i);
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Reads 4 hex digits at s; returns the code unit or -1. */
+static long hex4(const char *s)
+{
+    long v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(s[k]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/*
+ * Decodes one escape sequence at s[0] == '\\' (end bounds the string). Returns the number of
+ * input bytes consumed and stores the code point in *cp, or 0 if the escape is invalid.
+ */
+static size_t decode_escape(const char *s, const char *end, uint32_t *cp)
+{
+    if (end - s < 2)
+        return 0;
+    switch (s[1]) {
+    case '"':
+        *cp = '"';
+        return 2;
+    case '\\':
+        *cp = '\\';
+        return 2;
+    case '/':
+        *cp = '/';
+        return 2;
+    case 'b':
+        *cp = '\b';
+        return 2;
+    case 'f':
+        *cp = '\f';
+        return 2;
+    case 'n':
+        *cp = '\n';
+        return 2;
+    case 'r':
+        *cp = '\r';
+        return 2;
+    case 't':
+        *cp = '\t';
+        return 2;
+    case 'u':
+        break;
+    default:
+        return 0;
+    }
+    if (end - s < 6)
+        return 0;
+    long hi = hex4(s + 2);
+    if (hi < 0)
+        return 0;
+    if (hi >= 0xdc00 && hi <= 0xdfff)
+        return 0; /* a low surrogate cannot come first */
+    if (hi < 0xd800 || hi > 0xdbff) {
+        *cp = (uint32_t)hi;
+        return 6;
+    }
+    /* A high surrogate must be followed by \u and a low surrogate. */
+    if (end - s < 12 || s[6] != '\\' || s[7] != 'u')
+        return 0;
+    long lo = hex4(s + 8);
+    if (lo < 0xdc00 || lo > 0xdfff)
+        return 0;
+    *cp = 0x10000 + (((uint32_t)hi - 0xd800) << 10) + ((uint32_t)lo - 0xdc00);
+    return 12;
+}
+
+static size_t utf8_put(uint32_t cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xc0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Validates a string token's contents; records whether it holds escapes. */
+static int check_string(struct fh_json *j, int i)
+{
+    const char *s = j->src + j->tok[i].start;
+    const char *end = j->src + j->tok[i].end;
+    bool has_esc = false;
+    while (s < end) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\\') {
+            uint32_t cp;
+            size_t k = decode_escape(s, end, &cp);
+            if (k == 0)
+                return FH_JSON_EESCAPE;
+            has_esc = true;
+            s += k;
+        } else if (c < 0x20) {
+            return FH_JSON_ECONTROL;
+        } else if (c < 0x80) {
+            s++;
+        } else {
+            size_t k = utf8_seq((const unsigned char *)s, (size_t)(end - s));
+            if (k == 0)
+                return FH_JSON_EUTF8;
+            s += k;
+        }
+    }
+    j->esc[i] = has_esc;
+    return 0;
+}
+
+/* JSON number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool number_valid(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i >= n)
+        return false;
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    } else {
+        return false;
+    }
+    if (i < n && s[i] == '.') {
+        i++;
+        size_t d = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t d = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    return i == n;
+}
+
+static int check_primitive(const struct fh_json *j, int i)
+{
+    struct fh_str t = fh_json_raw(j, i);
+    if ((t.n == 4 && memcmp(t.p, "true", 4) == 0) || (t.n == 5 && memcmp(t.p, "false", 5) == 0) ||
+        (t.n == 4 && memcmp(t.p, "null", 4) == 0))
+        return 0;
+    return number_valid(t.p, t.n) ? 0 : FH_JSON_ENUMBER;
+}
+
+static size_t outer_start(const struct fh_json *j, int i)
+{
+    return (size_t)j->tok[i].start - (j->tok[i].type == JSMN_STRING ? 1 : 0);
+}
+
+static size_t outer_end(const struct fh_json *j, int i)
+{
+    return (size_t)j->tok[i].end + (j->tok[i].type == JSMN_STRING ? 1 : 0);
+}
+
+static size_t skip_ws(const struct fh_json *j, size_t p, size_t limit)
+{
+    while (p < limit) {
+        char c = j->src[p];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            break;
+        p++;
+    }
+    return p;
+}
+
+/*
+ * Validates the value at token i and everything below it. jsmn has produced the tokens in
+ * document order; here the bytes between them are checked, which catches the structural
+ * errors jsmn tolerates (missing or extra commas and colons). Returns the index of the next
+ * token after the subtree, or a negative fh_json_err.
+ */
+static int check_value(struct fh_json *j, int i, int depth)
+{
+    if (i >= j->n)
+        return FH_JSON_ESYNTAX;
+    jsmntok_t *t = &j->tok[i];
+    if (t->type == JSMN_STRING) {
+        int rc = check_string(j, i);
+        return rc < 0 ? rc : i + 1;
+    }
+    if (t->type == JSMN_PRIMITIVE) {
+        int rc = check_primitive(j, i);
+        return rc < 0 ? rc : i + 1;
+    }
+    if (t->type != JSMN_OBJECT && t->type != JSMN_ARRAY)
+        return FH_JSON_ESYNTAX;
+    if (depth >= FH_JSON_MAX_DEPTH)
+        return FH_JSON_ESYNTAX;
+    bool obj = t->type == JSMN_OBJECT;
+    size_t close = (size_t)t->end - 1; /* position of the closing bracket */
+    size_t p = (size_t)t->start + 1;
+    int k = i + 1;
+    for (int c = 0; c < t->size; c++) {
+        p = skip_ws(j, p, close);
+        if (c > 0) {
+            if (p >= close || j->src[p] != ',')
+                return FH_JSON_ESYNTAX;
+            p = skip_ws(j, p + 1, close);
+        }
+        if (k >= j->n)
+            return FH_JSON_ESYNTAX;
+        if (obj) {
+            if (j->tok[k].type != JSMN_STRING || outer_start(j, k) != p)
+                return FH_JSON_ESYNTAX;
+            int rc = check_string(j, k);
+            if (rc < 0)
+                return rc;
+            p = skip_ws(j, outer_end(j, k), close);
+            if (p >= close || j->src[p] != ':')
+                return FH_JSON_ESYNTAX;
+            p = skip_ws(j, p + 1, close);
+            k++;
+            if (k >= j->n)
+                return FH_JSON_ESYNTAX;
+        }
+        if (outer_start(j, k) != p)
+            return FH_JSON_ESYNTAX;
+        int next = check_value(j, k, depth + 1);
+        if (next < 0)
+            return next;
+        p = outer_end(j, k);
+        k = next;
+    }
+    p = skip_ws(j, p, close);
+    if (p != close)
+        return FH_JSON_ESYNTAX;
+    return k;
+}
+
+int fh_json_parse(struct fh_json *j, const char *s, size_t n)
+{
+    j->src = s;
+    j->len = n;
+    j->n = 0;
+    if (n > INT_MAX)
+        return FH_JSON_ETOOLONG;
+    jsmn_parser p;
+    jsmn_init(&p);
+    int r = jsmn_parse(&p, s, n, j->tok, j->cap);
+    if (r == JSMN_ERROR_NOMEM)
+        return FH_JSON_ETOKENS;
+    if (r == JSMN_ERROR_PART)
+        return FH_JSON_EPARTIAL;
+    if (r < 0)
+        return FH_JSON_ESYNTAX;
+    if (r == 0)
+        return FH_JSON_EROOT;
+    j->n = r;
+    if (j->tok[0].type != JSMN_OBJECT && j->tok[0].type != JSMN_ARRAY)
+        return FH_JSON_EROOT;
+    if (j->tok[0].end < 0)
+        return FH_JSON_EPARTIAL;
+    /* Only whitespace may precede the root. */
+    if (skip_ws(j, 0, n) != (size_t)j->tok[0].start)
+        return FH_JSON_ESYNTAX;
+    int next = check_value(j, 0, 0);
+    if (next < 0) {
+        j->n = 0;
+        return next;
+    }
+    if (next != r || skip_ws(j, (size_t)j->tok[0].end, n) != n) {
+        j->n = 0;
+        return FH_JSON_ETRAILING;
+    }
+    return 0;
+}
+
+int fh_json_skip(const struct fh_json *j, int i)
+{
+    if (j->tok[i].type == JSMN_STRING || j->tok[i].type == JSMN_PRIMITIVE)
+        return i + 1;
+    int end = j->tok[i].end;
+    int k = i + 1;
+    while (k < j->n && j->tok[k].start < end)
+        k++;
+    return k;
+}
+
+int fh_json_str(const struct fh_json *j, int i, char *dst, size_t cap, size_t *len)
+{
+    if (i < 0 || j->tok[i].type != JSMN_STRING || cap == 0)
+        return FH_EINVAL;
+    const char *s = j->src + j->tok[i].start;
+    const char *end = j->src + j->tok[i].end;
+    size_t o = 0;
+    while (s < end) {
+        char u[4];
+        size_t un;
+        if (*s == '\\') {
+            uint32_t cp = 0;
+            size_t k = decode_escape(s, end, &cp);
+            if (k == 0)
+                return FH_EINVAL; /* cannot happen after fh_json_parse */
+            s += k;
+            un = utf8_put(cp, u);
+        } else {
+            u[0] = *s++;
+            un = 1;
+        }
+        if (un >= cap - o)
+            return FH_ENOSPACE;
+        memcpy(dst + o, u, un);
+        o += un;
+    }
+    dst[o] = '\0';
+    if (len != NULL)
+        *len = o;
+    return 0;
+}
+
+int fh_json_str_view(const struct fh_json *j, int i, char *scratch, size_t cap, struct fh_str *out)
+{
+    if (i < 0 || j->tok[i].type != JSMN_STRING)
+        return FH_EINVAL;
+    if (!j->esc[i]) {
+        *out = fh_json_raw(j, i);
+        return 0;
+    }
+    size_t n;
+    int rc = fh_json_str(j, i, scratch, cap, &n);
+    if (rc != 0)
+        return rc;
+    out->p = scratch;
+    out->n = n;
+    return 0;
+}
+
+bool fh_json_str_eq(const struct fh_json *j, int i, const char *lit)
+{
+    if (i < 0 || j->tok[i].type != JSMN_STRING)
+        return false;
+    size_t ln = strlen(lit);
+    if (!j->esc[i]) {
+        struct fh_str t = fh_json_raw(j, i);
+        return t.n == ln && memcmp(t.p, lit, ln) == 0;
+    }
+    char buf[256];
+    size_t n;
+    if (fh_json_str(j, i, buf, sizeof(buf), &n) != 0)
+        return false;
+    return n == ln && memcmp(buf, lit, ln) == 0;
+}
+
+int fh_json_get(const struct fh_json *j, int obj, const char *key)
+{
+    if (obj < 0 || j->tok[obj].type != JSMN_OBJECT)
+        return -1;
+    int k = obj + 1;
+    for (int c = 0; c < j->tok[obj].size; c++) {
+        if (fh_json_str_eq(j, k, key))
+            return k + 1;
+        k = fh_json_skip(j, k + 1);
+    }
+    return -1;
+}
+
+int fh_json_at(const struct fh_json *j, int arr, int idx)
+{
+    if (arr < 0 || j->tok[arr].type != JSMN_ARRAY || idx < 0 || idx >= j->tok[arr].size)
+        return -1;
+    int k = arr + 1;
+    for (int c = 0; c < idx; c++)
+        k = fh_json_skip(j, k);
+    return k;
+}
+
+bool fh_json_is_number(const struct fh_json *j, int i)
+{
+    if (i < 0 || j->tok[i].type != JSMN_PRIMITIVE)
+        return false;
+    char c = j->src[j->tok[i].start];
+    return c == '-' || (c >= '0' && c <= '9');
+}
+
+/* Parses the magnitude of an integer token's digits into *out; FH_ERANGE past limit. */
+static int digits_u64(struct fh_str t, uint64_t limit, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (size_t k = 0; k < t.n; k++) {
+        char c = t.p[k];
+        if (c < '0' || c > '9')
+            return FH_EINVAL;
+        uint64_t d = (uint64_t)(c - '0');
+        if (v > (limit - d) / 10)
+            return FH_ERANGE;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+int fh_json_i64(const struct fh_json *j, int i, int64_t *out)
+{
+    if (!fh_json_is_number(j, i))
+        return FH_EINVAL;
+    struct fh_str t = fh_json_raw(j, i);
+    bool neg = t.p[0] == '-';
+    if (neg) {
+        t.p++;
+        t.n--;
+    }
+    uint64_t mag;
+    int rc = digits_u64(t, neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, &mag);
+    if (rc != 0)
+        return rc;
+    *out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+    return 0;
+}
+
+int fh_json_u64(const struct fh_json *j, int i, uint64_t *out)
+{
+    if (!fh_json_is_number(j, i))
+        return FH_EINVAL;
+    struct fh_str t = fh_json_raw(j, i);
+    if (t.p[0] == '-')
+        return FH_ERANGE;
+    return digits_u64(t, UINT64_MAX, out);
+}
+
+int fh_json_bool(const struct fh_json *j, int i, bool *out)
+{
+    if (i < 0 || j->tok[i].type != JSMN_PRIMITIVE)
+        return FH_EINVAL;
+    char c = j->src[j->tok[i].start];
+    if (c == 't' || c == 'f') {
+        *out = c == 't';
+        return 0;
+    }
+    return FH_EINVAL;
+}
+
+int fh_json_decimal(const struct fh_json *j, int i, unsigned flags, fh_decimal *out)
+{
+    if (i < 0)
+        return FH_EINVAL;
+    struct fh_str t = fh_json_raw(j, i);
+    if (j->tok[i].type == JSMN_STRING) {
+        if (j->esc[i])
+            return FH_DEC_ETRAILING; /* no decimal text needs an escape */
+        return fh_decimal_parse(t.p, t.n, flags, out);
+    }
+    if (fh_json_is_number(j, i))
+        return fh_decimal_parse(t.p, t.n, flags | FH_DEC_JSON | FH_DEC_ALLOW_EXP, out);
+    return FH_EINVAL;
+}
