@@ -1,0 +1,7 @@
+# Codec integration tests (src/codec): our Avro encoding decoded by an independent
+# implementation, python3-avro, and our schema fingerprint checked against its canonical form.
+add_test(NAME integration.avro_crossdecode
+         COMMAND ${FH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/avro_crossdecode.py
+                 $<TARGET_FILE:avro_sample> 2000)
+set_tests_properties(integration.avro_crossdecode PROPERTIES
+                     ENVIRONMENT "${FH_TEST_ENV}" LABELS integration TIMEOUT 300)
