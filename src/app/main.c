@@ -1,8 +1,82 @@
-/* Placeholder until the configuration module lands in this issue. */
-#include <stdio.h>
+/*
+ * main.c - the feedhandler program: dispatches to a subcommand (cli.h).
+ *
+ * A new subcommand is one row in the table below plus its function in cli.c.
+ */
+#include "app/cli.h"
 
-int main(void)
+#include <stdio.h>
+#include <string.h>
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *usage;
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"run", fh_cmd_run, "[run] -c FILE [--set section.key=value]...",
+     "load and check the configuration, then run the daemon (the default command;\n"
+     "                for now it logs the settings and exits: the daemon's run mode arrives\n"
+     "                with the connection engine)"},
+    {"check-config", fh_cmd_check_config, "check-config -c FILE [--set section.key=value]...",
+     "check the configuration and print every error, or \"configuration OK\""},
+    {"config-keys", fh_cmd_config_keys, "config-keys",
+     "print the table of configuration keys (Markdown, as in docs/CONFIG.md)"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
 {
-    puts("feedhandler " FH_VERSION);
-    return 0;
+    fprintf(f, "usage:");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "%sfeedhandler %s\n", i ? "       " : " ", commands[i].usage);
+    fprintf(f, "       feedhandler --help | --version\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-14s%s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\noptions:\n"
+               "  -c, --config FILE         the configuration file (INI); required\n"
+               "  -s, --set SECTION.KEY=V   override one key; repeatable; wins over the file and\n"
+               "                            the environment\n"
+               "  -h, --help                this text (after a command: that command's usage)\n"
+               "  -V, --version             print the version\n"
+               "\nenvironment:\n"
+               "  FEEDHANDLER_<SECTION>_<KEY>=VALUE overrides a key of the file, e.g.\n"
+               "  FEEDHANDLER_SINK_TYPE=kafka, FEEDHANDLER_KAFKA_BOOTSTRAP_SERVERS=host:9092\n"
+               "  (for [kafka], underscores stand for dots). See docs/CONFIG.md.\n"
+               "\nexit status:\n"
+               "  0  success\n"
+               "  1  runtime failure\n"
+               "  2  usage error or invalid configuration\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return FH_EXIT_USAGE;
+    }
+    const char *first = argv[1];
+    if (strcmp(first, "-h") == 0 || strcmp(first, "--help") == 0) {
+        usage(stdout);
+        return fflush(stdout) == 0 ? FH_EXIT_OK : FH_EXIT_RUNTIME;
+    }
+    if (strcmp(first, "-V") == 0 || strcmp(first, "--version") == 0) {
+        puts("feedhandler " FH_VERSION);
+        return fflush(stdout) == 0 ? FH_EXIT_OK : FH_EXIT_RUNTIME;
+    }
+    /* Options without a command are the run command's: `feedhandler -c FILE`. */
+    if (first[0] == '-') {
+        argv[0] = (char *)"run";
+        return fh_cmd_run(argc, argv);
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(first, commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "feedhandler: unknown command '%s'\n\n", first);
+    usage(stderr);
+    return FH_EXIT_USAGE;
 }

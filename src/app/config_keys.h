@@ -1,0 +1,121 @@
+/*
+ * config_keys.h - THE table of configuration keys.
+ *
+ * Everything about a key comes from its one line here: the typed field of struct fh_config
+ * (config.h), its default, how its value is parsed and checked, the `feedhandler config-keys`
+ * listing, and the tests that keep config/feedhandler.ini and docs/CONFIG.md in step with it.
+ * To add a key, add one FH_CFG_KEY line to its section (and, for a new enumeration, one
+ * FH_CFG_ENUM_<name> list below, named in FH_CFG_ENUMS and FH_CFG_NEW_ENUMS), then document it in
+ * the ini file and regenerate the table in docs/CONFIG.md with `feedhandler config-keys`
+ * (unit.config fails until both are done).
+ *
+ * This is an X-include: it has no include guard. The includer defines the FH_CFG_* macros it
+ * needs before including it; the others expand to nothing, and all are undefined at the end.
+ *
+ *   FH_CFG_SECTION_BEGIN(section, used_by, doc)    opens a section of typed keys
+ *   FH_CFG_KEY(section, key, TYPE, spec, default, doc)
+ *   FH_CFG_SECTION_END(section)
+ *   FH_CFG_PASSTHROUGH(section, used_by, doc)      a section whose keys go to a library verbatim
+ *
+ * section and key are C identifiers: the value lives in struct fh_config as cfg->section.key.
+ * default is the text of the value as it would be written in the file; it is parsed by the same
+ * code as a configured value. TYPE and its spec (always in parentheses):
+ *
+ *   BOOL     ()                   true/false, yes/no, on/off, 1/0 (any case)      -> bool
+ *   INT      (min, max)           decimal integer within [min, max]                -> int64_t
+ *   MS       (min, max)           duration: a decimal number of milliseconds; the key's
+ *                                 name ends in _ms, so no unit suffix is accepted  -> int64_t
+ *   SIZE     (min, max)           bytes, with an optional k/m/g suffix (x1024^n)   -> uint64_t
+ *   STRING   (check or NULL)      any text without control characters              -> char *
+ *   URL      ("s1|s2", empty_ok)  scheme://host[:port][/path] with a listed scheme -> char *
+ *   HOSTPORT (empty_ok)           host:port or [v6]:port, port 1..65535            -> char *
+ *   LIST     (check or NULL)      comma-separated, items trimmed, none empty, no
+ *                                 duplicates; check (if any) applies to each item  ->
+ * fh_config_list ENUM     (C type, list)       one of the names in FH_CFG_ENUM_<list> (any case) ->
+ * C type ENUMLIST (list)               comma-separated names from FH_CFG_ENUM_<list>, stored in
+ * their canonical spelling               -> fh_config_list
+ *
+ * check functions have the type fh_config_check_fn and are defined in config.c.
+ */
+
+/* Enumerations used by ENUM and ENUMLIST keys: V(C enumerator, "spelling"). */
+/* clang-format off */
+#ifndef FH_CFG_ENUM_LISTS
+#define FH_CFG_ENUM_LISTS
+#define FH_CFG_ENUM_log_level(V) \
+    V(FH_LOG_ERROR, "error") V(FH_LOG_WARN, "warn") V(FH_LOG_INFO, "info") V(FH_LOG_DEBUG, "debug")
+#define FH_CFG_ENUM_sink_type(V) \
+    V(FH_SINK_TYPE_STDOUT, "stdout") V(FH_SINK_TYPE_FILE, "file") V(FH_SINK_TYPE_KAFKA, "kafka")
+#define FH_CFG_ENUM_sink_format(V) \
+    V(FH_SINK_FORMAT_JSON, "json") V(FH_SINK_FORMAT_AVRO, "avro")
+#define FH_CFG_ENUM_binance_channel(V) \
+    V(FH_BINANCE_CHANNEL_TRADE, "trade") V(FH_BINANCE_CHANNEL_AGGTRADE, "aggTrade")
+/* Every list above; config.c builds a table of names for each. */
+#define FH_CFG_ENUMS(X) X(log_level) X(sink_type) X(sink_format) X(binance_channel)
+/* The lists whose C type config.h declares, as enum fh_config_<list> (log_level's type,
+ * enum fh_log_level, belongs to core/log.h). */
+#define FH_CFG_NEW_ENUMS(X) X(sink_type) X(sink_format) X(binance_channel)
+#endif
+/* clang-format on */
+
+#ifndef FH_CFG_SECTION_BEGIN
+#define FH_CFG_SECTION_BEGIN(section, used_by, doc)
+#endif
+#ifndef FH_CFG_KEY
+#define FH_CFG_KEY(section, key, type, spec, def, doc)
+#endif
+#ifndef FH_CFG_SECTION_END
+#define FH_CFG_SECTION_END(section)
+#endif
+#ifndef FH_CFG_PASSTHROUGH
+#define FH_CFG_PASSTHROUGH(section, used_by, doc)
+#endif
+
+/* clang-format off */
+FH_CFG_SECTION_BEGIN(log, "logging (src/core/log.c), applied at start-up", "Log lines on stderr.")
+FH_CFG_KEY(log, level, ENUM, (enum fh_log_level, log_level), "info", "Lowest level of log line written to stderr.")
+FH_CFG_SECTION_END(log)
+
+FH_CFG_SECTION_BEGIN(sink, "the sink (src/sink), with the sink work", "Where normalized trades go.")
+FH_CFG_KEY(sink, type, ENUM, (enum fh_config_sink_type, sink_type), "stdout", "Destination of trades: stdout, a file (sink.path) or Kafka (sink.topic, [kafka]).")
+FH_CFG_KEY(sink, format, ENUM, (enum fh_config_sink_format, sink_format), "json", "Record encoding: JSON lines or Avro (schemas/trade.avsc).")
+FH_CFG_KEY(sink, path, STRING, (NULL), "", "Output file for sink.type=file (required then).")
+FH_CFG_KEY(sink, topic, STRING, (check_topic), "trades", "Kafka topic for sink.type=kafka.")
+FH_CFG_KEY(sink, flush_timeout_ms, MS, (0, 600000), "10000", "At shutdown, how long the sink may take to deliver what it holds.")
+FH_CFG_SECTION_END(sink)
+
+FH_CFG_SECTION_BEGIN(binance, "the Binance venue and the connection engine (src/venue, src/feed, src/net), with the connection-engine work", "Binance spot.")
+FH_CFG_KEY(binance, enabled, BOOL, (), "true", "Subscribe to Binance spot trades.")
+FH_CFG_KEY(binance, url, URL, ("ws|wss", false), "wss://stream.binance.com:9443", "WebSocket base URL of the market-data streams.")
+FH_CFG_KEY(binance, rest_url, URL, ("http|https", false), "https://api.binance.com", "REST base URL (exchange metadata, trade backfill).")
+FH_CFG_KEY(binance, symbols, LIST, (check_binance_symbol), "", "Native Binance symbols, e.g. BTCUSDT,ETHUSDT (upper-case, no slash); required when enabled.")
+FH_CFG_KEY(binance, channels, ENUMLIST, (binance_channel), "trade", "Trade streams to subscribe: trade and/or aggTrade.")
+FH_CFG_SECTION_END(binance)
+
+FH_CFG_SECTION_BEGIN(kraken, "the Kraken venue and the connection engine (src/venue, src/feed, src/net), with the connection-engine work", "Kraken spot.")
+FH_CFG_KEY(kraken, enabled, BOOL, (), "true", "Subscribe to Kraken spot trades.")
+FH_CFG_KEY(kraken, url, URL, ("ws|wss", false), "wss://ws.kraken.com/v2", "WebSocket URL; a path ending in /v2 selects protocol v2, any other path v1.")
+FH_CFG_KEY(kraken, rest_url, URL, ("http|https", false), "https://api.kraken.com", "REST base URL (asset pairs, trade backfill).")
+FH_CFG_KEY(kraken, symbols, LIST, (check_kraken_symbol), "", "Native Kraken pairs for the protocol in use: BTC/USD on v2, XBT/USD on v1; required when enabled.")
+FH_CFG_SECTION_END(kraken)
+
+FH_CFG_SECTION_BEGIN(tls, "TLS client connections (src/net), with the connection-engine work", "TLS to the exchanges.")
+FH_CFG_KEY(tls, ca_file, STRING, (check_readable_file), "", "PEM file of CA certificates to trust; empty: the system store.")
+FH_CFG_KEY(tls, verify, BOOL, (), "true", "Verify server certificates and host names; false only for local tests.")
+FH_CFG_SECTION_END(tls)
+
+FH_CFG_SECTION_BEGIN(metrics, "the metrics and health server (src/obs), with the metrics work", "Prometheus metrics and health checks.")
+FH_CFG_KEY(metrics, listen, HOSTPORT, (true), "", "host:port of the /metrics, /healthz and /readyz server; empty disables it.")
+FH_CFG_SECTION_END(metrics)
+
+FH_CFG_SECTION_BEGIN(schema_registry, "the Kafka sink's Avro framing (src/sink), with the sink work", "Confluent Schema Registry.")
+FH_CFG_KEY(schema_registry, url, URL, ("http|https", true), "", "Schema Registry base URL; empty: none (Avro single-object encoding).")
+FH_CFG_SECTION_END(schema_registry)
+
+FH_CFG_PASSTHROUGH(kafka, "the Kafka sink (src/sink), with the sink work", "librdkafka producer properties, passed verbatim and checked by librdkafka.")
+/* clang-format on */
+
+#undef FH_CFG_SECTION_BEGIN
+#undef FH_CFG_KEY
+#undef FH_CFG_SECTION_END
+#undef FH_CFG_PASSTHROUGH

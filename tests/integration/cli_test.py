@@ -1,0 +1,164 @@
+"""Integration tests of the feedhandler command line: the real binary, real files.
+
+usage: cli_test.py FEEDHANDLER_BINARY VERSION CASE
+
+Each CASE checks exit codes and output; any mismatch raises and exits non-zero. The
+environment is cleared of FEEDHANDLER_* variables first, so that the caller's cannot change
+the outcome (one case sets its own).
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+BIN, VERSION, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
+SRC = os.environ["FH_SOURCE_DIR"]
+SHIPPED = os.path.join(SRC, "config", "feedhandler.ini")
+BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith("FEEDHANDLER_")}
+
+
+def run(*args, env=None):
+    e = dict(BASE_ENV)
+    e.update(env or {})
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, env=e, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def expect(cond, what, out="", err=""):
+    if not cond:
+        raise AssertionError(f"{what}\n--- stdout:\n{out}\n--- stderr:\n{err}")
+
+
+def case_version():
+    rc, out, err = run("--version")
+    expect(rc == 0, "--version exits 0", out, err)
+    expect(out == f"feedhandler {VERSION}\n", f"--version prints 'feedhandler {VERSION}'", out, err)
+    rc, out2, err = run("-V")
+    expect(rc == 0 and out2 == out, "-V is --version", out2, err)
+
+
+def case_help():
+    rc, out, err = run("--help")
+    expect(rc == 0, "--help exits 0", out, err)
+    expect(err == "", "--help writes nothing on stderr", out, err)
+    for needle in ("usage:", "check-config -c FILE", "config-keys", "--set", "--version",
+                   "FEEDHANDLER_<SECTION>_<KEY>", "exit status", "0  success",
+                   "1  runtime failure", "2  usage error"):
+        expect(needle in out, f"--help mentions {needle!r}", out, err)
+    for cmd in ("run", "check-config", "config-keys"):
+        rc, out, err = run(cmd, "--help")
+        expect(rc == 0 and out.startswith(f"usage: feedhandler {cmd}"), f"{cmd} --help", out, err)
+
+
+def case_usage_errors():
+    for args in (["--bogus"], ["frobnicate"], [], ["check-config"], ["check-config", "-c"],
+                 ["check-config", "-c", SHIPPED, "--bogus"], ["check-config", "-c", SHIPPED, "x"],
+                 ["-c", SHIPPED, "-c", SHIPPED], ["run", "--nope"], ["config-keys", "extra"]):
+        rc, out, err = run(*args)
+        expect(rc == 2, f"{args} exits 2 (got {rc})", out, err)
+        expect(out == "", f"{args} prints nothing on stdout", out, err)
+        expect("usage" in err, f"{args} prints the usage on stderr", out, err)
+
+
+def case_check_ok():
+    rc, out, err = run("check-config", "-c", SHIPPED)
+    expect(rc == 0, "the shipped config checks OK", out, err)
+    expect(out == "configuration OK\n", "prints 'configuration OK'", out, err)
+    expect(err == "", "and no error", out, err)
+    # Valid overrides from every source keep it OK.
+    rc, out, err = run("check-config", "-c", SHIPPED, "--set", "sink.type=file",
+                       "-s", "sink.path=/tmp/x.jsonl",
+                       env={"FEEDHANDLER_LOG_LEVEL": "debug",
+                            "FEEDHANDLER_KAFKA_BOOTSTRAP_SERVERS": "localhost:9092"})
+    expect(rc == 0 and out == "configuration OK\n", "valid overrides stay OK", out, err)
+
+
+BROKEN = """\
+[log]
+level = loud
+[sink]
+type = file
+type = kafka
+flush_timeout_ms = 5s
+[bogus]
+x = 1
+[binance]
+sybmols = BTCUSDT
+symbols = BTC/USDT
+channels = trade,depth
+[kraken]
+symbols = XBTUSD
+no equals sign here
+[kafka]
+acks = banana
+"""
+
+
+def case_check_errors():
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "broken.ini")
+        with open(path, "w") as f:
+            f.write(BROKEN)
+        rc, out, err = run("check-config", "-c", path, "--set", "sink.topic=a/b",
+                           env={"FEEDHANDLER_SINK_TYPO": "1"})
+        expect(rc == 2, f"a broken config exits 2 (got {rc})", out, err)
+        expect(out == "", "nothing on stdout", out, err)
+        expected = [
+            f"{path}:2: log.level: invalid value \"loud\"",
+            f"{path}:5: duplicate key sink.type (first given on line 4)",
+            f"{path}:6: sink.flush_timeout_ms: invalid duration \"5s\"",
+            f"{path}:7: unknown section [bogus]",
+            f"{path}:10: unknown key \"sybmols\" in [binance]",
+            f"{path}:11: binance.symbols: \"BTC/USDT\" is not a native Binance symbol",
+            f"{path}:12: binance.channels: invalid item \"depth\"",
+            f"{path}:14: kraken.symbols: \"XBTUSD\" is not a native Kraken pair",
+            f"{path}:15: expected 'key = value'",
+            f"{path}:17: kafka.acks: ",
+            "env:FEEDHANDLER_SINK_TYPO: unknown variable",
+            "--set:sink.topic: invalid Kafka topic \"a/b\"",
+            f"{path}:4: sink.type=file requires sink.path",
+        ]
+        lines = err.splitlines()
+        for want in expected:
+            expect(any(line.startswith(want) for line in lines), f"stderr has {want!r}", out, err)
+        expect(len(lines) == len(expected), f"exactly {len(expected)} error lines", out, err)
+
+        missing = os.path.join(d, "missing.ini")
+        rc, out, err = run("check-config", "-c", missing)
+        expect(rc == 2, "a missing file exits 2", out, err)
+        expect(err == f"{missing}:0: cannot read the configuration file: "
+                      "No such file or directory\n", "a missing file is one clear error", out, err)
+
+
+def case_run():
+    for args in (["-c", SHIPPED], ["run", "-c", SHIPPED]):
+        rc, out, err = run(*args)
+        expect(rc == 0, f"{args} exits 0 (got {rc})", out, err)
+        expect("the daemon's run mode arrives with the connection engine" in err,
+               "run mode says honestly that it does not run yet", out, err)
+        expect("key=binance.symbols value=\"BTCUSDT,ETHUSDT\"" in err,
+               "run mode logs the effective settings", out, err)
+        expect("level=error" not in err, "no error lines", out, err)
+    rc, out, err = run("-c", SHIPPED, "--set", "log.level=bogus")
+    expect(rc == 2 and err.startswith("--set:log.level: invalid value"),
+           "run mode with a bad config exits 2 with the error", out, err)
+    rc, out, err = run("-c", SHIPPED, "--set", "log.level=error")
+    expect(rc == 0 and "key=" not in err, "log.level=error silences the info lines", out, err)
+
+
+def case_config_keys():
+    rc, out, err = run("config-keys")
+    expect(rc == 0 and err == "", "config-keys exits 0", out, err)
+    with open(os.path.join(SRC, "docs", "CONFIG.md")) as f:
+        doc = f.read().splitlines()
+    rows = [line for line in out.splitlines() if line.startswith("| `")]
+    expect(len(rows) > 10, "config-keys lists the keys", out, err)
+    for row in rows:
+        expect(row in doc, f"docs/CONFIG.md has the row {row!r}", out, err)
+
+
+CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+if __name__ == "__main__":
+    CASES[CASE]()
+    print(f"cli.{CASE}: ok")
