@@ -1,0 +1,107 @@
+/*
+ * sink.h - where normalized trades go.
+ *
+ * A sink takes trades from the engine thread, one call per trade, and must never block it:
+ * fh_sink_write() encodes the trade and hands it on (to a writer thread, to librdkafka) or
+ * refuses it with FH_ENOSPACE when its bounded buffer is full. A refusal is backpressure, not
+ * loss: the engine keeps the trade, stops reading sockets and retries after the next
+ * fh_sink_poll(); what the exchanges send meanwhile is caught by gap detection.
+ *
+ * Implementations: stream_sink.c (stdout and file, JSON lines or Avro), and the Kafka sink.
+ *
+ * Locality: fh_sink_write, fh_sink_poll, fh_sink_flush and fh_sink_free on the engine thread
+ * (or the thread that owns the sink); the counters may be read from any thread (relaxed
+ * atomics), e.g. by the metrics server.
+ */
+#ifndef FH_SINK_SINK_H
+#define FH_SINK_SINK_H
+
+#include "model/trade.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum fh_sink_format { FH_SINK_JSON = 0, FH_SINK_AVRO = 1 };
+
+/* Monotonic counters, read with __atomic_load_n(..., __ATOMIC_RELAXED). */
+struct fh_sink_stats {
+    uint64_t accepted;       /* trades taken by fh_sink_write */
+    uint64_t refused;        /* fh_sink_write calls refused for lack of space (backpressure) */
+    uint64_t delivered;      /* trades confirmed written / acknowledged */
+    uint64_t failed;         /* trades the sink could not deliver and reported as lost */
+    uint64_t bytes;          /* encoded bytes delivered */
+    uint64_t write_errors;   /* I/O errors seen (each retried or fatal, see the sink) */
+    uint64_t buffered_bytes; /* gauge: bytes held in memory now */
+};
+
+struct fh_sink;
+
+struct fh_sink_ops {
+    const char *name;
+    int (*write)(struct fh_sink *s, const struct fh_trade *t);
+    void (*poll)(struct fh_sink *s);
+    int (*flush)(struct fh_sink *s, int64_t timeout_ms);
+    void (*destroy)(struct fh_sink *s);
+};
+
+struct fh_sink {
+    const struct fh_sink_ops *ops;
+    enum fh_sink_format format;
+    struct fh_sink_stats stats;
+    /* Set (atomically) when the sink failed for good (e.g. stdout closed); the engine shuts
+     * down. The reason is in fatal_msg. */
+    int fatal;
+    char fatal_msg[160];
+};
+
+/* Encodes and queues one trade. Returns 0, FH_ENOSPACE (backpressure: retry later, after
+ * fh_sink_poll), or another negative code if the trade cannot be encoded at all (counted as
+ * failed; the caller logs it). */
+static inline int fh_sink_write(struct fh_sink *s, const struct fh_trade *t)
+{
+    return s->ops->write(s, t);
+}
+
+/* Services the sink: wakes writers, serves delivery reports. Call once per loop iteration or
+ * after each batch of writes. Cheap when there is nothing to do. */
+static inline void fh_sink_poll(struct fh_sink *s)
+{
+    s->ops->poll(s);
+}
+
+/* Waits up to timeout_ms for everything queued to be delivered. Returns 0 when all is
+ * delivered, -ETIMEDOUT when time ran out (what is left is then the sink's to report: counted
+ * as failed, or kept durable by a spool), or another negative error. Blocks: shutdown only. */
+static inline int fh_sink_flush(struct fh_sink *s, int64_t timeout_ms)
+{
+    return s->ops->flush(s, timeout_ms);
+}
+
+/* Frees the sink; does not flush (call fh_sink_flush first). NULL is fine. */
+void fh_sink_free(struct fh_sink *s);
+
+static inline bool fh_sink_is_fatal(const struct fh_sink *s)
+{
+    return __atomic_load_n(&s->fatal, __ATOMIC_ACQUIRE) != 0;
+}
+
+/*
+ * The stdout / file sink. Trades are encoded on the caller's thread into a bounded ring of
+ * buffer_bytes; a writer thread writes the ring to the file descriptor in large chunks, so the
+ * engine makes no syscall per trade. JSON lines, or Avro single-object records back to back.
+ *
+ * path NULL writes to standard output (fd 1, not closed). A file is opened for appending and
+ * created with mode 0644. Write errors: ENOSPC/EDQUOT/EIO and similar are retried every
+ * retry_ms (the ring fills, the engine is pushed back, nothing is dropped); EPIPE/EBADF and
+ * other permanent errors make the sink fatal. Returns NULL with a sentence in err on failure.
+ */
+struct fh_stream_sink_config {
+    const char *path;
+    enum fh_sink_format format;
+    size_t buffer_bytes; /* ring capacity; at least 64 KiB */
+    int64_t retry_ms;    /* pause between retries of a failed write (default 1000) */
+};
+struct fh_sink *fh_stream_sink_new(const struct fh_stream_sink_config *cfg, char *err,
+                                   size_t errlen);
+
+#endif
