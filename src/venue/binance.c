@@ -1,0 +1,1259 @@
+/*
+ * binance.c - Binance spot: WebSocket market streams, control replies, REST backfill pages
+ * and exchangeInfo symbol metadata (../shared/protocols.md section 1).
+ *
+ * Stream messages come in two envelopes: the raw form (/ws/<stream>) is the bare event object,
+ * the combined form (/stream?streams=...) wraps it as {"stream":"<name>","data":<event>}.
+ * Both are accepted on any connection. What a message is follows from the keys present,
+ * checked in this order:
+ *   1. "stream"            combined envelope; "data" is classified like a raw message
+ *   2. "result" / "error"  a reply to a control request (both at once: unknown message)
+ *   3. "e"                 an event: trade, aggTrade, serverShutdown, or one of the market
+ *                          streams we do not consume (depthUpdate, kline, tickers, ...)
+ *   4. "code" and "msg"    the flat error form the documentation shows
+ *   5. "lastUpdateId", "bids", "asks"   a partial book depth snapshot (it has no "e")
+ *   6. "u","s","b","B","a","A"          a bookTicker (it has no "e" either)
+ * A top-level array is the !miniTicker@arr / !ticker@arr form: every element must be an
+ * object whose "e" names a stream we ignore. Anything else is FH_REJ_UNKNOWN_MESSAGE.
+ *
+ * Strictness, and why:
+ *   - Trade fields are required and typed: e, E, s, p, q, T, m plus t (trade) or a, f, l
+ *     (aggTrade). Prices and quantities are decimal strings without sign or exponent, > 0.
+ *     Ids are non-negative int64 and f <= l. Times are non-negative integers; milliseconds
+ *     are scaled to microseconds with an overflow check (FH_REJ_BAD_TIME).
+ *   - Unknown keys are ignored anywhere (M, the removed b/a of trade events, new fields).
+ *   - A key we read that appears twice in one object rejects the message (FH_REJ_BAD_FIELD):
+ *     JSON leaves duplicates undefined and decoders disagree on which one wins, so a replay
+ *     in another language could otherwise see a different trade.
+ *   - Combined envelopes: when either the stream name or the event is a trade stream, they
+ *     must agree exactly: "<s in lower case>@trade" with e "trade", "<s>@aggTrade" with e
+ *     "aggTrade" (FH_REJ_BAD_FIELD otherwise). A trade delivered on a stream it does not
+ *     belong to, or a trade stream carrying something else, means the protocol changed or
+ *     the data is corrupt; counting it beats attributing it silently. Streams we ignore are
+ *     not cross-checked, and serverShutdown is honoured on any stream name because acting on
+ *     it (reconnecting) is always safe.
+ *   - Replies: "id" is required with "result" and optional with an error (an error is worth
+ *     reporting even when the id was lost). An id is an int64 (has_req_id), or a string or
+ *     null (has_req_id false); any other type is FH_REJ_BAD_FIELD.
+ *
+ * Views put in struct fh_venue_msg (channel, text) are raw JSON string contents: escapes are
+ * not decoded. A trade's native_symbol is decoded (into p->scratch when it holds escapes).
+ * A reply's text is the raw "result" value ("null", "[...]", "true"); an error's text is its
+ * "msg" and its channel the stream named in "data", when given.
+ *
+ * Builders: the URL always uses the combined form, <base>/stream?streams=a@trade/a@aggTrade
+ * (one envelope for the parser whatever the count), with &timeUnit=MICROSECOND when asked.
+ * More than 1024 streams, or a URL over BN_URL_MAX bytes, is FH_ERANGE: split the symbols
+ * over connections or subscribe with SUBSCRIBE messages. Native symbols must be upper-case
+ * ASCII letters and digits, or non-ASCII UTF-8 (Binance lists such symbols); stream names
+ * lower-case the ASCII letters only, and URLs percent-encode the non-ASCII bytes. A failed
+ * builder leaves the output buffer as it was.
+ *
+ * REST: each row of a page is told apart by its keys, "id" (historicalTrades / trades) or
+ * "a" (aggTrades). An error body {"code":..,"msg":..} is not a rejection: the page carries
+ * the text in error, and rate_limited for -1003. Times follow opts.binance_time_us, as for
+ * the stream (the X-MBX-TIME-UNIT header).
+ *
+ * exchangeInfo: symbols[] entries need string symbol, baseAsset and quoteAsset; entries the
+ * table cannot hold (names too long, empty or with control characters, '-' in an asset) are
+ * skipped and counted in err, which is then set although the call succeeds. Decimals come
+ * from PRICE_FILTER tickSize and LOT_SIZE stepSize (-1 when absent or zero); a status longer
+ * than the table's field is left empty.
+ *
+ * Everything here is pure and, on the stream path, allocation-free.
+ */
+#include "venue/venue.h"
+
+#include "core/err.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Binance allows at most 1024 streams per connection (protocols.md 1.8). */
+#define BN_MAX_STREAMS 1024
+/* Longest URL we build. HTTP servers commonly refuse request lines above 8 KiB; a longer
+ * stream list must be split over connections or sent with SUBSCRIBE instead. */
+#define BN_URL_MAX 8192
+/* Longest SUBSCRIBE / UNSUBSCRIBE text we build (1024 long stream names fit). */
+#define BN_REQUEST_MAX (64u * 1024u)
+/* REST page size bounds (historicalTrades / aggTrades "limit"). */
+#define BN_REST_LIMIT_MAX 1000u
+/* exchangeInfo is parsed once at start-up into a token array sized to the document; this
+ * bounds that allocation (the real document is a few MiB). */
+#define BN_METADATA_MAX (64u << 20)
+/* ... and this bounds the token array (17 bytes a token): a real exchangeInfo needs about 250
+ * tokens a symbol, under a million in all, while a hostile document of brackets could ask for
+ * one token per byte. */
+#define BN_METADATA_MAX_TOKENS (8u << 20)
+
+/* fh_trade.venue of every trade (fh_venue_binance.venue). */
+static const struct fh_str BN_VENUE = {"binance", 7};
+
+/* ---- key scanning --------------------------------------------------------------------- */
+
+/* Every key this protocol reads. One pass over an object records where each value is. */
+enum bn_key {
+    K_e,
+    K_E,
+    K_s,
+    K_t,
+    K_p,
+    K_q,
+    K_T,
+    K_m,
+    K_a,
+    K_f,
+    K_l,
+    K_u,
+    K_b,
+    K_B,
+    K_A,
+    K_stream,
+    K_data,
+    K_result,
+    K_id,
+    K_error,
+    K_code,
+    K_msg,
+    K_lastUpdateId,
+    K_bids,
+    K_asks,
+    K_price,
+    K_qty,
+    K_time,
+    K_isBuyerMaker,
+    K_COUNT
+};
+
+/* Value token index per key; 0 means absent (token 0 is the root, never a value). */
+struct bn_keys {
+    int v[K_COUNT];
+};
+
+static int key_one(char c)
+{
+    switch (c) {
+    case 'e':
+        return K_e;
+    case 'E':
+        return K_E;
+    case 's':
+        return K_s;
+    case 't':
+        return K_t;
+    case 'p':
+        return K_p;
+    case 'q':
+        return K_q;
+    case 'T':
+        return K_T;
+    case 'm':
+        return K_m;
+    case 'a':
+        return K_a;
+    case 'f':
+        return K_f;
+    case 'l':
+        return K_l;
+    case 'u':
+        return K_u;
+    case 'b':
+        return K_b;
+    case 'B':
+        return K_B;
+    case 'A':
+        return K_A;
+    default:
+        return -1;
+    }
+}
+
+static bool name_is(const char *s, size_t n, const char *lit, size_t ln)
+{
+    return n == ln && memcmp(s, lit, ln) == 0;
+}
+
+#define NAME_IS(s, n, lit) name_is((s), (n), (lit), sizeof(lit) - 1)
+
+/* The enum bn_key of a decoded key name, or -1. Dispatches on length first: cheap. */
+static int key_lookup(const char *s, size_t n)
+{
+    switch (n) {
+    case 1:
+        return key_one(s[0]);
+    case 2:
+        return NAME_IS(s, n, "id") ? K_id : -1;
+    case 3:
+        if (NAME_IS(s, n, "msg"))
+            return K_msg;
+        return NAME_IS(s, n, "qty") ? K_qty : -1;
+    case 4:
+        if (NAME_IS(s, n, "data"))
+            return K_data;
+        if (NAME_IS(s, n, "code"))
+            return K_code;
+        if (NAME_IS(s, n, "bids"))
+            return K_bids;
+        if (NAME_IS(s, n, "asks"))
+            return K_asks;
+        return NAME_IS(s, n, "time") ? K_time : -1;
+    case 5:
+        if (NAME_IS(s, n, "error"))
+            return K_error;
+        return NAME_IS(s, n, "price") ? K_price : -1;
+    case 6:
+        if (NAME_IS(s, n, "stream"))
+            return K_stream;
+        return NAME_IS(s, n, "result") ? K_result : -1;
+    case 12:
+        if (NAME_IS(s, n, "lastUpdateId"))
+            return K_lastUpdateId;
+        return NAME_IS(s, n, "isBuyerMaker") ? K_isBuyerMaker : -1;
+    default:
+        return -1;
+    }
+}
+
+/* Records the value index of every known key of object obj in one pass. Returns 0, or -1 if
+ * a known key occurs twice. */
+static int scan_object(const struct fh_json *j, int obj, struct bn_keys *k)
+{
+    memset(k, 0, sizeof(*k));
+    int kt = obj + 1;
+    int n = j->tok[obj].size;
+    for (int c = 0; c < n; c++) {
+        int vt = kt + 1;
+        const char *name = j->src + j->tok[kt].start;
+        size_t len = (size_t)(j->tok[kt].end - j->tok[kt].start);
+        char dec[16];
+        if (j->esc[kt]) {
+            /* A key spelled with escapes ("\u0070") is the same key once decoded. Longer
+             * than any key we know: not ours. */
+            if (fh_json_str(j, kt, dec, sizeof(dec), &len) != 0)
+                len = 0;
+            name = dec;
+        }
+        int slot = key_lookup(name, len);
+        if (slot >= 0) {
+            if (k->v[slot] != 0)
+                return -1;
+            k->v[slot] = vt;
+        }
+        jsmntype_t vtype = j->tok[vt].type;
+        kt = (vtype == JSMN_STRING || vtype == JSMN_PRIMITIVE) ? vt + 1 : fh_json_skip(j, vt);
+    }
+    return 0;
+}
+
+/* ---- small readers ---------------------------------------------------------------------- */
+
+static int reject(struct fh_venue_msg *out, enum fh_reject r)
+{
+    out->reject = r;
+    return -1;
+}
+
+/* A string token decoded into buf when it has escapes, else a view of the message. Returns
+ * false if it is not a string or does not fit. */
+static bool str_view(const struct fh_json *j, int i, char *buf, size_t cap, struct fh_str *out)
+{
+    return fh_json_str_view(j, i, buf, cap, out) == 0;
+}
+
+/* Kinds of "e" values and stream name suffixes. */
+enum bn_event { BE_UNKNOWN = 0, BE_TRADE, BE_AGG_TRADE, BE_SHUTDOWN, BE_IGNORED };
+
+static enum bn_event event_kind(struct fh_str e)
+{
+    /* Market streams we recognise and do not consume. blockTrade is new (2026-05); its
+     * payload is not documented in our sources and we never subscribe to it. */
+    static const struct {
+        const char *name;
+        size_t len;
+        enum bn_event kind;
+    } names[] = {
+        {"aggTrade", 8, BE_AGG_TRADE},
+        {"trade", 5, BE_TRADE},
+        {"serverShutdown", 14, BE_SHUTDOWN},
+        {"depthUpdate", 11, BE_IGNORED},
+        {"kline", 5, BE_IGNORED},
+        {"24hrTicker", 10, BE_IGNORED},
+        {"24hrMiniTicker", 14, BE_IGNORED},
+        {"1hTicker", 8, BE_IGNORED},
+        {"4hTicker", 8, BE_IGNORED},
+        {"1dTicker", 8, BE_IGNORED},
+        {"avgPrice", 8, BE_IGNORED},
+        {"bookTicker", 10, BE_IGNORED},
+        {"blockTrade", 10, BE_IGNORED},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (name_is(e.p, e.n, names[i].name, names[i].len))
+            return names[i].kind;
+    }
+    return BE_UNKNOWN;
+}
+
+/* The trade kind a stream name announces ("btcusdt@trade", "btcusdt@aggTrade"), else
+ * BE_UNKNOWN (a stream we do not cross-check). */
+static enum bn_event stream_kind(struct fh_str stream)
+{
+    const char *at = memchr(stream.p, '@', stream.n);
+    if (at == NULL)
+        return BE_UNKNOWN;
+    struct fh_str type = {at + 1, stream.n - (size_t)(at + 1 - stream.p)};
+    if (fh_str_eq_c(type, "trade"))
+        return BE_TRADE;
+    if (fh_str_eq_c(type, "aggTrade"))
+        return BE_AGG_TRADE;
+    return BE_UNKNOWN;
+}
+
+static char ascii_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* stream == lower(symbol) "@" type, folding ASCII case only (non-ASCII bytes must match). */
+static bool stream_is(struct fh_str stream, struct fh_str symbol, const char *type)
+{
+    size_t tn = strlen(type);
+    if (stream.n != symbol.n + 1 + tn)
+        return false;
+    for (size_t i = 0; i < symbol.n; i++) {
+        if (ascii_lower(stream.p[i]) != ascii_lower(symbol.p[i]))
+            return false;
+    }
+    return stream.p[symbol.n] == '@' && memcmp(stream.p + symbol.n + 1, type, tn) == 0;
+}
+
+/*
+ * A non-negative integer primitive (JSON grammar: no sign, no leading zero, no fraction or
+ * exponent) that fits int64. Five of these are in every trade, so this avoids the general
+ * reader's per-digit division: up to 18 digits cannot overflow, 19 are compared as text.
+ */
+static bool read_u63(const struct fh_json *j, int i, int64_t *out)
+{
+    const jsmntok_t *t = &j->tok[i];
+    if (t->type != JSMN_PRIMITIVE)
+        return false;
+    const char *s = j->src + t->start;
+    size_t n = (size_t)(t->end - t->start);
+    if (n == 0 || n > 19 || (s[0] == '0' && n > 1))
+        return false;
+    uint64_t v = 0;
+    size_t k = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Eight digits at a time (times have 13 or 16 digits, ids 8 to 10). */
+    for (; n - k >= 8; k += 8) {
+        uint64_t w;
+        memcpy(&w, s + k, 8);
+        /* Every byte 0x30..0x39: high nibble 3, and adding 6 does not carry into it. */
+        if ((w & 0xf0f0f0f0f0f0f0f0u) != 0x3030303030303030u ||
+            ((w + 0x0606060606060606u) & 0xf0f0f0f0f0f0f0f0u) != 0x3030303030303030u)
+            return false;
+        w -= 0x3030303030303030u;
+        /* Little-endian: the first digit is the lowest byte. Combine pairs, quads, octets. */
+        w = (w * 10 + (w >> 8)) & 0x00ff00ff00ff00ffu;
+        w = (w * 100 + (w >> 16)) & 0x0000ffff0000ffffu;
+        w = (w * 10000 + (w >> 32)) & 0x00000000ffffffffu;
+        v = v * 100000000u + w;
+    }
+#endif
+    for (; k < n; k++) {
+        unsigned d = (unsigned char)s[k] - (unsigned)'0';
+        if (d > 9)
+            return false;
+        v = v * 10 + d;
+    }
+    if (n == 19 && memcmp(s, "9223372036854775807", 19) > 0)
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+/* A non-negative int64 id. */
+static bool read_id(const struct fh_json *j, int i, int64_t *out)
+{
+    return read_u63(j, i, out);
+}
+
+/* A time in the connection's unit, as microseconds. A non-number is a type error
+ * (FH_REJ_BAD_FIELD); a number that is not a non-negative integer, or that overflows when
+ * scaled, is FH_REJ_BAD_TIME. Returns FH_REJ_NONE on success. */
+static enum fh_reject read_time(const struct fh_json *j, int i, bool time_us, int64_t *out)
+{
+    if (!fh_json_is_number(j, i))
+        return FH_REJ_BAD_FIELD;
+    int64_t v;
+    if (!read_u63(j, i, &v))
+        return FH_REJ_BAD_TIME;
+    if (!time_us) {
+        if (v > INT64_MAX / 1000)
+            return FH_REJ_BAD_TIME;
+        v *= 1000;
+    }
+    *out = v;
+    return FH_REJ_NONE;
+}
+
+/* An exact positive decimal from a string token: not a string -> BAD_FIELD, otherwise
+ * bad_value unless it parses (no sign, no exponent) and is > 0. */
+static enum fh_reject read_positive(const struct fh_json *j, int i, enum fh_reject bad_value,
+                                    fh_decimal *out)
+{
+    if (fh_json_type(j, i) != JSMN_STRING)
+        return FH_REJ_BAD_FIELD;
+    if (fh_json_decimal(j, i, 0, out) != 0 || out->units <= 0)
+        return bad_value;
+    return FH_REJ_NONE;
+}
+
+/* The fields the two trade row shapes share, by key slot. */
+struct bn_trade_keys {
+    int id, price, qty, time, maker;
+};
+
+/* Fills the common part of a trade (ids, kind and has bits are the caller's). */
+static enum fh_reject read_trade_core(const struct fh_json *j, const struct bn_trade_keys *tk,
+                                      bool time_us, struct fh_trade *tr)
+{
+    enum fh_reject r = read_positive(j, tk->price, FH_REJ_BAD_PRICE, &tr->price);
+    if (r != FH_REJ_NONE)
+        return r;
+    r = read_positive(j, tk->qty, FH_REJ_BAD_QUANTITY, &tr->quantity);
+    if (r != FH_REJ_NONE)
+        return r;
+    r = read_time(j, tk->time, time_us, &tr->trade_time_us);
+    if (r != FH_REJ_NONE)
+        return r;
+    bool maker;
+    if (fh_json_bool(j, tk->maker, &maker) != 0)
+        return FH_REJ_BAD_FIELD;
+    /* m / isBuyerMaker true: the buyer's order rested, so the aggressor sold. */
+    tr->side = maker ? FH_SIDE_SELL : FH_SIDE_BUY;
+    tr->order_type = FH_ORDER_UNKNOWN;
+    return FH_REJ_NONE;
+}
+
+static struct fh_str canonical_of(const struct fh_symbol *s)
+{
+    struct fh_str c = {s->canonical, s->canonical_len};
+    return c;
+}
+
+static const struct fh_symbol *find_symbol(const struct fh_venue_parser *p, struct fh_str native)
+{
+    return p->symbols != NULL ? fh_symbols_find(p->symbols, native) : NULL;
+}
+
+/* ---- stream events ---------------------------------------------------------------------- */
+
+/* A trade or aggTrade event object (keys in k). stream is the combined stream name (decoded)
+ * or NULL for the raw form. */
+static int parse_trade(struct fh_venue_parser *p, const struct bn_keys *k, bool agg,
+                       const struct fh_str *stream, struct fh_venue_msg *out)
+{
+    const struct fh_json *j = &p->json;
+    const int *v = k->v;
+    if (v[K_E] == 0 || v[K_s] == 0 || v[K_p] == 0 || v[K_q] == 0 || v[K_T] == 0 || v[K_m] == 0)
+        return reject(out, FH_REJ_MISSING_FIELD);
+    if (agg ? (v[K_a] == 0 || v[K_f] == 0 || v[K_l] == 0) : v[K_t] == 0)
+        return reject(out, FH_REJ_MISSING_FIELD);
+    if (p->opts.max_trades < 1)
+        return reject(out, FH_REJ_TOO_MANY_TRADES);
+
+    struct fh_trade *tr = &p->trades[0];
+    memset(tr, 0, sizeof(*tr));
+    struct fh_str native;
+    if (!str_view(j, v[K_s], p->scratch, sizeof(p->scratch), &native))
+        return reject(out, FH_REJ_BAD_FIELD);
+    if (agg) {
+        if (!read_id(j, v[K_a], &tr->trade_id) || !read_id(j, v[K_f], &tr->first_trade_id) ||
+            !read_id(j, v[K_l], &tr->last_trade_id) || tr->first_trade_id > tr->last_trade_id)
+            return reject(out, FH_REJ_BAD_FIELD);
+        tr->kind = FH_KIND_AGG_TRADE;
+        tr->has = FH_HAS_TRADE_ID | FH_HAS_FIRST_TRADE_ID | FH_HAS_LAST_TRADE_ID;
+    } else {
+        if (!read_id(j, v[K_t], &tr->trade_id))
+            return reject(out, FH_REJ_BAD_FIELD);
+        tr->kind = FH_KIND_TRADE;
+        tr->has = FH_HAS_TRADE_ID;
+    }
+    struct bn_trade_keys tk = {0, v[K_p], v[K_q], v[K_T], v[K_m]};
+    enum fh_reject r = read_trade_core(j, &tk, p->opts.binance_time_us, tr);
+    if (r == FH_REJ_NONE)
+        r = read_time(j, v[K_E], p->opts.binance_time_us, &tr->event_time_us);
+    if (r != FH_REJ_NONE)
+        return reject(out, r);
+    tr->has |= FH_HAS_EVENT_TIME;
+    if (stream != NULL && !stream_is(*stream, native, agg ? "aggTrade" : "trade"))
+        return reject(out, FH_REJ_BAD_FIELD);
+    const struct fh_symbol *sym = find_symbol(p, native);
+    if (sym == NULL)
+        return reject(out, FH_REJ_UNKNOWN_SYMBOL);
+
+    tr->venue = BN_VENUE;
+    tr->symbol = canonical_of(sym);
+    tr->native_symbol = native;
+    tr->source = FH_SOURCE_LIVE;
+    out->event = FH_EV_TRADES;
+    out->trades = p->trades;
+    out->n_trades = 1;
+    return 0;
+}
+
+/* An object with "e" (keys in k); stream as for parse_trade. */
+static int parse_event(struct fh_venue_parser *p, const struct bn_keys *k,
+                       const struct fh_str *stream, struct fh_venue_msg *out)
+{
+    char ebuf[32];
+    struct fh_str e;
+    if (!str_view(&p->json, k->v[K_e], ebuf, sizeof(ebuf), &e)) {
+        /* A non-string "e" is a type error; a string too long to be a name we know is not. */
+        return reject(out, fh_json_is_str(&p->json, k->v[K_e]) ? FH_REJ_UNKNOWN_MESSAGE
+                                                               : FH_REJ_BAD_FIELD);
+    }
+    enum bn_event kind = event_kind(e);
+    if (stream != NULL) {
+        enum bn_event sk = stream_kind(*stream);
+        bool trade_like = kind == BE_TRADE || kind == BE_AGG_TRADE;
+        if ((sk != BE_UNKNOWN || trade_like) && sk != kind)
+            return reject(out, FH_REJ_BAD_FIELD);
+    }
+    switch (kind) {
+    case BE_TRADE:
+        return parse_trade(p, k, false, stream, out);
+    case BE_AGG_TRADE:
+        return parse_trade(p, k, true, stream, out);
+    case BE_SHUTDOWN:
+        out->event = FH_EV_SERVER_SHUTDOWN;
+        return 0;
+    case BE_IGNORED:
+        out->event = FH_EV_IGNORED;
+        return 0;
+    case BE_UNKNOWN:
+        break;
+    }
+    return reject(out, FH_REJ_UNKNOWN_MESSAGE);
+}
+
+/* The array form (!miniTicker@arr, !ticker@arr): objects of ignored event types only. */
+static int parse_array(struct fh_venue_parser *p, int arr, struct fh_venue_msg *out)
+{
+    const struct fh_json *j = &p->json;
+    int el = arr + 1;
+    for (int c = 0; c < j->tok[arr].size; c++) {
+        if (fh_json_type(j, el) != JSMN_OBJECT)
+            return reject(out, FH_REJ_UNKNOWN_MESSAGE);
+        struct bn_keys k;
+        if (scan_object(j, el, &k) != 0)
+            return reject(out, FH_REJ_BAD_FIELD);
+        char ebuf[32];
+        struct fh_str e;
+        if (k.v[K_e] == 0 || !str_view(j, k.v[K_e], ebuf, sizeof(ebuf), &e) ||
+            event_kind(e) != BE_IGNORED)
+            return reject(out, FH_REJ_UNKNOWN_MESSAGE);
+        el = fh_json_skip(j, el);
+    }
+    out->event = FH_EV_IGNORED;
+    return 0;
+}
+
+/* Objects without "e" that are still market data: partial depth and bookTicker. */
+static bool is_eventless_market_data(const struct bn_keys *k)
+{
+    const int *v = k->v;
+    if (v[K_lastUpdateId] && v[K_bids] && v[K_asks])
+        return true;
+    return v[K_u] && v[K_s] && v[K_b] && v[K_B] && v[K_a] && v[K_A];
+}
+
+/* The object payload of a combined message on stream (decoded). */
+static int parse_payload(struct fh_venue_parser *p, int obj, const struct fh_str *stream,
+                         struct fh_venue_msg *out)
+{
+    struct bn_keys k;
+    if (scan_object(&p->json, obj, &k) != 0)
+        return reject(out, FH_REJ_BAD_FIELD);
+    if (k.v[K_e] != 0)
+        return parse_event(p, &k, stream, out);
+    /* A trade stream's payload must be a trade event. */
+    if (stream_kind(*stream) != BE_UNKNOWN)
+        return reject(out, is_eventless_market_data(&k) ? FH_REJ_BAD_FIELD : FH_REJ_MISSING_FIELD);
+    if (is_eventless_market_data(&k)) {
+        out->event = FH_EV_IGNORED;
+        return 0;
+    }
+    return reject(out, FH_REJ_UNKNOWN_MESSAGE);
+}
+
+static int parse_combined(struct fh_venue_parser *p, const struct bn_keys *k,
+                          struct fh_venue_msg *out)
+{
+    const struct fh_json *j = &p->json;
+    int st = k->v[K_stream], data = k->v[K_data];
+    if (fh_json_type(j, st) != JSMN_STRING)
+        return reject(out, FH_REJ_BAD_FIELD);
+    if (data == 0)
+        return reject(out, FH_REJ_MISSING_FIELD);
+    out->channel = fh_json_raw(j, st);
+    /* Stream names are short ASCII; one with escapes is decoded for the cross-checks. */
+    char sbuf[128];
+    struct fh_str stream;
+    if (!str_view(j, st, sbuf, sizeof(sbuf), &stream))
+        return reject(out, FH_REJ_BAD_FIELD);
+    if (fh_json_type(j, data) == JSMN_ARRAY) {
+        if (stream_kind(stream) != BE_UNKNOWN)
+            return reject(out, FH_REJ_BAD_FIELD);
+        return parse_array(p, data, out);
+    }
+    if (fh_json_type(j, data) != JSMN_OBJECT)
+        return reject(out, FH_REJ_BAD_FIELD);
+    return parse_payload(p, data, &stream, out);
+}
+
+/* ---- control replies -------------------------------------------------------------------- */
+
+/* The request id of a reply: int64 -> has_req_id; string or null -> no id; else a type
+ * error. Returns FH_REJ_NONE on success. */
+static enum fh_reject read_req_id(const struct fh_json *j, int i, struct fh_venue_msg *out)
+{
+    if (i == 0 || fh_json_is_null(j, i) || fh_json_type(j, i) == JSMN_STRING)
+        return FH_REJ_NONE;
+    if (fh_json_i64(j, i, &out->req_id) != 0)
+        return FH_REJ_BAD_FIELD;
+    out->has_req_id = true;
+    return FH_REJ_NONE;
+}
+
+/* An error object's code (integer) and msg (string); data (a stream name) if a string. */
+static enum fh_reject read_error_body(const struct fh_json *j, const struct bn_keys *e,
+                                      struct fh_venue_msg *out)
+{
+    if (e->v[K_code] == 0 || e->v[K_msg] == 0)
+        return FH_REJ_MISSING_FIELD;
+    int64_t code;
+    if (fh_json_i64(j, e->v[K_code], &code) != 0 || fh_json_type(j, e->v[K_msg]) != JSMN_STRING)
+        return FH_REJ_BAD_FIELD;
+    out->text = fh_json_raw(j, e->v[K_msg]);
+    if (e->v[K_data] != 0 && fh_json_type(j, e->v[K_data]) == JSMN_STRING)
+        out->channel = fh_json_raw(j, e->v[K_data]);
+    return FH_REJ_NONE;
+}
+
+static int parse_reply(struct fh_venue_parser *p, const struct bn_keys *k, struct fh_venue_msg *out)
+{
+    const struct fh_json *j = &p->json;
+    if (k->v[K_result] != 0 && k->v[K_error] != 0)
+        return reject(out, FH_REJ_UNKNOWN_MESSAGE);
+    if (k->v[K_result] != 0) {
+        if (k->v[K_id] == 0)
+            return reject(out, FH_REJ_MISSING_FIELD);
+        enum fh_reject r = read_req_id(j, k->v[K_id], out);
+        if (r != FH_REJ_NONE)
+            return reject(out, r);
+        out->event = FH_EV_RESULT;
+        out->text = fh_json_raw(j, k->v[K_result]);
+        return 0;
+    }
+    int err = k->v[K_error];
+    if (fh_json_type(j, err) != JSMN_OBJECT)
+        return reject(out, FH_REJ_BAD_FIELD);
+    struct bn_keys ek;
+    if (scan_object(j, err, &ek) != 0)
+        return reject(out, FH_REJ_BAD_FIELD);
+    enum fh_reject r = read_error_body(j, &ek, out);
+    if (r == FH_REJ_NONE)
+        r = read_req_id(j, k->v[K_id], out);
+    if (r != FH_REJ_NONE)
+        return reject(out, r);
+    out->event = FH_EV_REQUEST_ERROR;
+    return 0;
+}
+
+static int binance_parse(struct fh_venue_parser *p, const char *msg, size_t len,
+                         struct fh_venue_msg *out)
+{
+    (void)msg;
+    (void)len;
+    const struct fh_json *j = &p->json;
+    if (fh_json_type(j, 0) == JSMN_ARRAY)
+        return parse_array(p, 0, out);
+    struct bn_keys k;
+    if (scan_object(j, 0, &k) != 0)
+        return reject(out, FH_REJ_BAD_FIELD);
+    if (k.v[K_stream] != 0)
+        return parse_combined(p, &k, out);
+    if (k.v[K_result] != 0 || k.v[K_error] != 0)
+        return parse_reply(p, &k, out);
+    if (k.v[K_e] != 0)
+        return parse_event(p, &k, NULL, out);
+    if (k.v[K_code] != 0 && k.v[K_msg] != 0) {
+        enum fh_reject r = read_error_body(j, &k, out);
+        if (r == FH_REJ_NONE)
+            r = read_req_id(j, k.v[K_id], out);
+        if (r != FH_REJ_NONE)
+            return reject(out, r);
+        out->event = FH_EV_REQUEST_ERROR;
+        return 0;
+    }
+    if (is_eventless_market_data(&k)) {
+        out->event = FH_EV_IGNORED;
+        return 0;
+    }
+    return reject(out, FH_REJ_UNKNOWN_MESSAGE);
+}
+
+/* ---- builders --------------------------------------------------------------------------- */
+
+/* A configured native symbol: upper-case ASCII letters and digits, or non-ASCII UTF-8 (Binance
+ * lists symbols with non-ASCII names). Everything else could break a URL or JSON text. */
+static bool symbol_ok(struct fh_str s)
+{
+    if (s.p == NULL || s.n == 0 || s.n >= FH_SYMBOL_MAX || !fh_utf8_valid(s.p, s.n))
+        return false;
+    for (size_t i = 0; i < s.n; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c >= 0x80 || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+            continue;
+        return false;
+    }
+    return true;
+}
+
+/* Appends a symbol: ASCII letters lower-cased when lower is set; non-ASCII bytes
+ * percent-encoded when url is set (raw UTF-8 is valid inside JSON strings). */
+static int put_symbol(struct fh_buf *out, struct fh_str s, bool lower, bool url)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char tmp[FH_SYMBOL_MAX * 3];
+    size_t n = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c >= 0x80 && url) {
+            tmp[n++] = '%';
+            tmp[n++] = hex[c >> 4];
+            tmp[n++] = hex[c & 15];
+        } else {
+            tmp[n++] = lower ? ascii_lower((char)c) : (char)c;
+        }
+    }
+    return fh_buf_append(out, tmp, n);
+}
+
+/* Validates a subscription spec; *n_streams receives the stream count. */
+static int check_spec(const struct fh_sub_spec *spec, size_t *n_streams)
+{
+    const unsigned all = FH_CH_TRADE | FH_CH_AGG_TRADE;
+    if (spec == NULL || spec->symbols == NULL || spec->n_symbols == 0 || spec->channels == 0 ||
+        (spec->channels & ~all) != 0)
+        return FH_EINVAL;
+    for (size_t i = 0; i < spec->n_symbols; i++) {
+        if (!symbol_ok(spec->symbols[i]))
+            return FH_EINVAL;
+    }
+    size_t per =
+        (spec->channels & FH_CH_TRADE ? 1u : 0u) + (spec->channels & FH_CH_AGG_TRADE ? 1u : 0u);
+    if (spec->n_symbols > BN_MAX_STREAMS || spec->n_symbols * per > BN_MAX_STREAMS)
+        return FH_ERANGE;
+    *n_streams = spec->n_symbols * per;
+    return 0;
+}
+
+/* Appends every stream name of spec, each wrapped in quote and separated by sep. */
+static int put_streams(struct fh_buf *out, const struct fh_sub_spec *spec, const char *quote,
+                       char sep, bool url)
+{
+    static const struct {
+        unsigned bit;
+        const char *suffix;
+    } ch[] = {{FH_CH_TRADE, "@trade"}, {FH_CH_AGG_TRADE, "@aggTrade"}};
+    bool first = true;
+    size_t ql = strlen(quote);
+    for (size_t i = 0; i < spec->n_symbols; i++) {
+        for (size_t c = 0; c < sizeof(ch) / sizeof(ch[0]); c++) {
+            if (!(spec->channels & ch[c].bit))
+                continue;
+            int rc = 0;
+            if (!first)
+                rc = fh_buf_append(out, &sep, 1);
+            first = false;
+            if (rc == 0)
+                rc = fh_buf_append(out, quote, ql);
+            if (rc == 0)
+                rc = put_symbol(out, spec->symbols[i], true, url);
+            if (rc == 0)
+                rc = fh_buf_append(out, ch[c].suffix, strlen(ch[c].suffix));
+            if (rc == 0)
+                rc = fh_buf_append(out, quote, ql);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* Undoes a partial append so that a failed builder leaves out as it was. */
+static int rollback(struct fh_buf *out, size_t len, int rc)
+{
+    out->len = len;
+    if (out->data != NULL)
+        out->data[len] = '\0';
+    return rc;
+}
+
+/* A base URL: ws:// or wss://, printable ASCII, no query or fragment. */
+static bool base_url_ok(const char *u, size_t n)
+{
+    if (n == 0 || (strncmp(u, "ws://", 5) != 0 && strncmp(u, "wss://", 6) != 0))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)u[i];
+        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#')
+            return false;
+    }
+    return true;
+}
+
+/* <base>/stream?streams=a@trade/b@aggTrade[&timeUnit=MICROSECOND]. The combined form is
+ * always used, so the parser sees one envelope regardless of the stream count. */
+static int binance_build_url(const char *base_url, const struct fh_sub_spec *spec,
+                             struct fh_buf *out)
+{
+    size_t n_streams;
+    int rc = check_spec(spec, &n_streams);
+    if (rc != 0)
+        return rc;
+    size_t bn = base_url != NULL ? strlen(base_url) : 0;
+    if (!base_url_ok(base_url, bn))
+        return FH_EINVAL;
+    while (bn > 0 && base_url[bn - 1] == '/')
+        bn--;
+    size_t start = out->len;
+    rc = fh_buf_append(out, base_url, bn);
+    if (rc == 0)
+        rc = fh_buf_append(out, "/stream?streams=", 16);
+    if (rc == 0)
+        rc = put_streams(out, spec, "", '/', true);
+    if (rc == 0 && spec->time_us)
+        rc = fh_buf_append(out, "&timeUnit=MICROSECOND", 21);
+    if (rc == 0 && out->len - start > BN_URL_MAX)
+        rc = FH_ERANGE;
+    return rc == 0 ? 0 : rollback(out, start, rc);
+}
+
+static int build_request(const char *method, const struct fh_sub_spec *spec, struct fh_buf *out)
+{
+    size_t n_streams;
+    int rc = check_spec(spec, &n_streams);
+    if (rc != 0)
+        return rc;
+    size_t start = out->len;
+    rc = fh_buf_appendf(out, "{\"method\":\"%s\",\"params\":[", method);
+    if (rc == 0)
+        rc = put_streams(out, spec, "\"", ',', false);
+    if (rc == 0)
+        rc = fh_buf_appendf(out, "],\"id\":%" PRId64 "}", spec->req_id);
+    if (rc == 0 && out->len - start > BN_REQUEST_MAX)
+        rc = FH_ERANGE;
+    return rc == 0 ? 0 : rollback(out, start, rc);
+}
+
+static int binance_build_subscribe(const struct fh_sub_spec *spec, struct fh_buf *out)
+{
+    return build_request("SUBSCRIBE", spec, out);
+}
+
+static int binance_build_unsubscribe(const struct fh_sub_spec *spec, struct fh_buf *out)
+{
+    return build_request("UNSUBSCRIBE", spec, out);
+}
+
+/* Binance keeps connections alive with WebSocket ping/pong control frames. */
+static int binance_build_ping(int64_t req_id, struct fh_buf *out)
+{
+    (void)req_id;
+    (void)out;
+    return FH_EUNSUPPORTED;
+}
+
+/* ---- REST backfill ---------------------------------------------------------------------- */
+
+/* /api/v3/historicalTrades?symbol=S&fromId=N&limit=L, or /api/v3/aggTrades?... */
+static int binance_build_rest_trades(const struct fh_rest_req *req, struct fh_buf *out)
+{
+    if (req == NULL || !symbol_ok(req->symbol) || req->from_id < 0)
+        return FH_EINVAL;
+    if (req->limit < 1 || req->limit > BN_REST_LIMIT_MAX)
+        return FH_ERANGE;
+    size_t start = out->len;
+    int rc = fh_buf_appendf(
+        out, "/api/v3/%s?symbol=", req->aggregate ? "aggTrades" : "historicalTrades");
+    if (rc == 0)
+        rc = put_symbol(out, req->symbol, false, true);
+    if (rc == 0)
+        rc = fh_buf_appendf(out, "&fromId=%" PRId64 "&limit=%u", req->from_id, req->limit);
+    return rc == 0 ? 0 : rollback(out, start, rc);
+}
+
+static enum fh_reject json_reject(int err)
+{
+    switch (err) {
+    case FH_JSON_ETOKENS:
+        return FH_REJ_TOO_MANY_TOKENS;
+    case FH_JSON_EUTF8:
+        return FH_REJ_UTF8;
+    default:
+        return FH_REJ_JSON;
+    }
+}
+
+/* One row of historicalTrades / trades ({id,price,qty,quoteQty,time,isBuyerMaker,...}) or of
+ * aggTrades ({a,p,q,f,l,T,m,M}), told apart by "id" versus "a". */
+static enum fh_reject parse_rest_row(const struct fh_json *j, int row, bool time_us,
+                                     struct fh_trade *tr)
+{
+    if (fh_json_type(j, row) != JSMN_OBJECT)
+        return FH_REJ_UNKNOWN_MESSAGE;
+    struct bn_keys k;
+    if (scan_object(j, row, &k) != 0)
+        return FH_REJ_BAD_FIELD;
+    const int *v = k.v;
+    bool agg = v[K_a] != 0;
+    if (agg == (v[K_id] != 0))
+        return FH_REJ_UNKNOWN_MESSAGE; /* neither shape, or both at once */
+    memset(tr, 0, sizeof(*tr));
+    struct bn_trade_keys tk;
+    if (agg) {
+        tk = (struct bn_trade_keys){v[K_a], v[K_p], v[K_q], v[K_T], v[K_m]};
+        if (v[K_f] == 0 || v[K_l] == 0)
+            return FH_REJ_MISSING_FIELD;
+    } else {
+        tk = (struct bn_trade_keys){v[K_id], v[K_price], v[K_qty], v[K_time], v[K_isBuyerMaker]};
+    }
+    if (tk.price == 0 || tk.qty == 0 || tk.time == 0 || tk.maker == 0)
+        return FH_REJ_MISSING_FIELD;
+    if (!read_id(j, tk.id, &tr->trade_id))
+        return FH_REJ_BAD_FIELD;
+    tr->has = FH_HAS_TRADE_ID;
+    tr->kind = FH_KIND_TRADE;
+    if (agg) {
+        if (!read_id(j, v[K_f], &tr->first_trade_id) || !read_id(j, v[K_l], &tr->last_trade_id) ||
+            tr->first_trade_id > tr->last_trade_id)
+            return FH_REJ_BAD_FIELD;
+        tr->has |= FH_HAS_FIRST_TRADE_ID | FH_HAS_LAST_TRADE_ID;
+        tr->kind = FH_KIND_AGG_TRADE;
+    }
+    return read_trade_core(j, &tk, time_us, tr);
+}
+
+static int rest_reject(struct fh_rest_page *out, enum fh_reject *reject_out, enum fh_reject r)
+{
+    out->n_trades = 0;
+    *reject_out = r;
+    return -1;
+}
+
+static int binance_parse_rest_trades(struct fh_venue_parser *p, const char *body, size_t len,
+                                     struct fh_str symbol, struct fh_rest_page *out,
+                                     enum fh_reject *reject_out)
+{
+    memset(out, 0, sizeof(*out));
+    out->trades = p->trades;
+    *reject_out = FH_REJ_NONE;
+    if (len > p->opts.max_message_bytes)
+        return rest_reject(out, reject_out, FH_REJ_OVERSIZE);
+    if (!fh_utf8_valid(body, len))
+        return rest_reject(out, reject_out, FH_REJ_UTF8);
+    int rc = fh_json_parse(&p->json, body, len);
+    if (rc != 0)
+        return rest_reject(out, reject_out, json_reject(rc));
+    const struct fh_json *j = &p->json;
+
+    if (fh_json_type(j, 0) == JSMN_OBJECT) {
+        /* An error body: {"code":-1121,"msg":"Invalid symbol."}. */
+        struct bn_keys k;
+        if (scan_object(j, 0, &k) != 0)
+            return rest_reject(out, reject_out, FH_REJ_BAD_FIELD);
+        if (k.v[K_code] == 0 || k.v[K_msg] == 0)
+            return rest_reject(out, reject_out, FH_REJ_UNKNOWN_MESSAGE);
+        int64_t code;
+        if (fh_json_i64(j, k.v[K_code], &code) != 0 || fh_json_type(j, k.v[K_msg]) != JSMN_STRING)
+            return rest_reject(out, reject_out, FH_REJ_BAD_FIELD);
+        out->error = fh_json_raw(j, k.v[K_msg]);
+        out->rate_limited = code == -1003; /* TOO_MANY_REQUESTS */
+        return 0;
+    }
+
+    size_t n = (size_t)j->tok[0].size;
+    if (n > p->opts.max_trades)
+        return rest_reject(out, reject_out, FH_REJ_TOO_MANY_TRADES);
+    const struct fh_symbol *sym = find_symbol(p, symbol);
+    if (sym == NULL)
+        return rest_reject(out, reject_out, FH_REJ_UNKNOWN_SYMBOL);
+    int row = 1;
+    for (size_t i = 0; i < n; i++) {
+        struct fh_trade *tr = &p->trades[i];
+        enum fh_reject r = parse_rest_row(j, row, p->opts.binance_time_us, tr);
+        if (r != FH_REJ_NONE)
+            return rest_reject(out, reject_out, r);
+        tr->venue = BN_VENUE;
+        tr->symbol = canonical_of(sym);
+        tr->native_symbol = symbol;
+        tr->source = FH_SOURCE_BACKFILL;
+        row = fh_json_skip(j, row);
+    }
+    out->n_trades = n;
+    return 0;
+}
+
+/* ---- exchangeInfo ----------------------------------------------------------------------- */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) FH_PRINTF(3, 4);
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* The number of JSON tokens jsmn will produce for a valid document: strings, primitives,
+ * objects and arrays. For invalid input the count is merely some number <= n; the parse
+ * then fails on its own. */
+static size_t count_tokens(const char *s, size_t n)
+{
+    size_t count = 0;
+    bool in_str = false, in_prim = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        switch (c) {
+        case '"':
+            in_str = true;
+            in_prim = false;
+            count++;
+            break;
+        case '{':
+        case '[':
+            in_prim = false;
+            count++;
+            break;
+        case '}':
+        case ']':
+        case ',':
+        case ':':
+        case ' ':
+        case '\t':
+        case '\r':
+        case '\n':
+            in_prim = false;
+            break;
+        default:
+            if (!in_prim)
+                count++;
+            in_prim = true;
+        }
+    }
+    return count;
+}
+
+/* Fraction digits of a filter step ("0.00001000" -> 5, "1.00000000" -> 0); -1 when the text
+ * is not a positive decimal (a disabled filter has "0.00000000"). */
+static int step_decimals(const struct fh_json *j, int i)
+{
+    fh_decimal d;
+    if (fh_json_type(j, i) != JSMN_STRING || fh_json_decimal(j, i, 0, &d) != 0 || d.units <= 0)
+        return -1;
+    int places = FH_DECIMAL_SCALE;
+    fh_i128 u = d.units;
+    while (places > 0 && u % 10 == 0) {
+        u /= 10;
+        places--;
+    }
+    return places;
+}
+
+/* price_decimals / qty_decimals from PRICE_FILTER tickSize and LOT_SIZE stepSize. */
+static void read_filters(const struct fh_json *j, int filters, struct fh_symbol *e)
+{
+    if (filters < 0 || fh_json_type(j, filters) != JSMN_ARRAY)
+        return;
+    int f = filters + 1;
+    for (int c = 0; c < j->tok[filters].size; c++) {
+        int type = fh_json_get(j, f, "filterType");
+        if (fh_json_str_eq(j, type, "PRICE_FILTER")) {
+            int ts = fh_json_get(j, f, "tickSize");
+            if (ts >= 0)
+                e->price_decimals = (int8_t)step_decimals(j, ts);
+        } else if (fh_json_str_eq(j, type, "LOT_SIZE")) {
+            int ss = fh_json_get(j, f, "stepSize");
+            if (ss >= 0)
+                e->qty_decimals = (int8_t)step_decimals(j, ss);
+        }
+        f = fh_json_skip(j, f);
+    }
+}
+
+/* True if s has no control character: names end up in C strings, log lines and Kafka keys,
+ * and a decoded \u0000 would cut the canonical name short of its length. */
+static bool printable_name(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* Adds one symbols[] entry. Returns 0, 1 if the entry cannot be represented in the table
+ * (a name too long, empty or with a control character, or an asset containing '-': skipped
+ * and counted), or a negative code with err filled. */
+static int add_symbol(const struct fh_json *j, int el, int idx, struct fh_symbols *t, char *err,
+                      size_t errlen)
+{
+    if (fh_json_type(j, el) != JSMN_OBJECT) {
+        set_err(err, errlen, "exchangeInfo: symbols[%d] is not an object", idx);
+        return FH_EPARSE;
+    }
+    int si = fh_json_get(j, el, "symbol"), bi = fh_json_get(j, el, "baseAsset");
+    int qi = fh_json_get(j, el, "quoteAsset");
+    if (!fh_json_is_str(j, si) || !fh_json_is_str(j, bi) || !fh_json_is_str(j, qi)) {
+        set_err(err, errlen,
+                "exchangeInfo: symbols[%d] lacks a string symbol, baseAsset or quoteAsset", idx);
+        return FH_EPARSE;
+    }
+    char native[FH_SYMBOL_MAX], base[FH_ASSET_MAX], quote[FH_ASSET_MAX];
+    size_t nn, bn, qn;
+    if (fh_json_str(j, si, native, sizeof(native), &nn) != 0 ||
+        fh_json_str(j, bi, base, sizeof(base), &bn) != 0 ||
+        fh_json_str(j, qi, quote, sizeof(quote), &qn) != 0)
+        return 1;
+    if (!printable_name(native, nn) || !printable_name(base, bn) || !printable_name(quote, qn))
+        return 1;
+    struct fh_str ns = {native, nn}, bs = {base, bn}, qs = {quote, qn};
+    struct fh_symbol *e = NULL;
+    int rc = fh_symbols_add(t, ns, bs, qs, &e);
+    if (rc == FH_ERANGE || rc == FH_EINVAL)
+        return 1;
+    if (rc == FH_ENOSPACE) {
+        set_err(err, errlen, "exchangeInfo: more than %zu symbols, the table is full", t->max);
+        return rc;
+    }
+    if (rc != 0) {
+        set_err(err, errlen, "exchangeInfo: symbol %.*s listed twice with different assets",
+                (int)nn, native);
+        return rc;
+    }
+    int st = fh_json_get(j, el, "status");
+    e->status[0] = '\0';
+    if (fh_json_is_str(j, st) && fh_json_str(j, st, e->status, sizeof(e->status), NULL) != 0)
+        e->status[0] = '\0'; /* longer than any documented status: leave it unknown */
+    read_filters(j, fh_json_get(j, el, "filters"), e);
+    return 0;
+}
+
+/*
+ * exchangeInfo -> symbols. The token array is allocated here, sized to the document (a real
+ * exchangeInfo holds thousands of symbols and hundreds of thousands of tokens, far beyond a
+ * stream parser's bound), and freed before returning: this runs once at start-up.
+ * Entries that cannot be represented (see add_symbol) are skipped; if any were, err names
+ * how many even though the call succeeds, so the caller can log it.
+ */
+static int binance_parse_metadata(const char *body, size_t len, struct fh_symbols *t, char *err,
+                                  size_t errlen)
+{
+    set_err(err, errlen, "%s", "");
+    if (len > BN_METADATA_MAX) {
+        set_err(err, errlen, "exchangeInfo: document of %zu bytes exceeds the %u byte limit", len,
+                BN_METADATA_MAX);
+        return FH_ERANGE;
+    }
+    if (body == NULL || len == 0 || t == NULL) {
+        set_err(err, errlen, "exchangeInfo: empty document");
+        return FH_EINVAL;
+    }
+    size_t ntok = count_tokens(body, len) + 1;
+    if (ntok > BN_METADATA_MAX_TOKENS) {
+        set_err(err, errlen, "exchangeInfo: document of %zu JSON tokens exceeds the %u limit", ntok,
+                BN_METADATA_MAX_TOKENS);
+        return FH_ERANGE;
+    }
+    struct fh_json j;
+    int rc = fh_json_init(&j, (uint32_t)ntok);
+    if (rc != 0) {
+        set_err(err, errlen, "exchangeInfo: out of memory for the token array");
+        return rc;
+    }
+    rc = fh_json_parse(&j, body, len);
+    if (rc != 0) {
+        set_err(err, errlen, "exchangeInfo: invalid JSON (%s)", fh_json_strerror(rc));
+        rc = FH_EPARSE;
+        goto out;
+    }
+    if (fh_json_type(&j, 0) != JSMN_OBJECT) {
+        set_err(err, errlen, "exchangeInfo: the document is not an object");
+        rc = FH_EPARSE;
+        goto out;
+    }
+    int syms = fh_json_get(&j, 0, "symbols");
+    if (syms < 0 || fh_json_type(&j, syms) != JSMN_ARRAY) {
+        int msg = fh_json_get(&j, 0, "msg");
+        struct fh_str m = fh_json_is_str(&j, msg) ? fh_json_raw(&j, msg) : FH_STR_LIT("");
+        set_err(err, errlen, "exchangeInfo: no symbols array%s%.*s", m.n ? "; error: " : "",
+                (int)m.n, m.p);
+        rc = FH_EPARSE;
+        goto out;
+    }
+    size_t added = 0, skipped = 0;
+    int el = syms + 1;
+    for (int c = 0; c < j.tok[syms].size; c++) {
+        rc = add_symbol(&j, el, c, t, err, errlen);
+        if (rc < 0)
+            goto out;
+        if (rc == 1)
+            skipped++;
+        else
+            added++;
+        el = fh_json_skip(&j, el);
+    }
+    rc = 0;
+    if (added == 0) {
+        set_err(err, errlen, "exchangeInfo: no usable symbols");
+        rc = FH_EPARSE;
+    } else if (skipped > 0) {
+        set_err(err, errlen, "exchangeInfo: skipped %zu symbols whose names do not fit the table",
+                skipped);
+    }
+out:
+    fh_json_release(&j);
+    return rc;
+}
+
+const struct fh_venue_ops fh_venue_binance = {
+    .name = "binance",
+    .venue = "binance",
+    .protocol = FH_PROTO_BINANCE,
+    .parse = binance_parse,
+    .build_url = binance_build_url,
+    .build_subscribe = binance_build_subscribe,
+    .build_unsubscribe = binance_build_unsubscribe,
+    .build_ping = binance_build_ping,
+    .build_rest_trades = binance_build_rest_trades,
+    .parse_rest_trades = binance_parse_rest_trades,
+    .metadata_path = "/api/v3/exchangeInfo",
+    .parse_metadata = binance_parse_metadata,
+};
