@@ -1,0 +1,907 @@
+/*
+ * kraken_common.c - what the Kraken WebSocket v1 and v2 adapters share: time conversions,
+ * side and order-type codes, request helpers, the REST public Trades parser and the symbol
+ * metadata parsers (AssetPairs and the v2 instrument channel).
+ *
+ * Decisions (see also ../../../shared/protocols.md section 2):
+ *
+ * Times. Every Kraken time becomes microseconds since the epoch with integer arithmetic
+ * only, from the exact text; nothing goes through double, timegm or mktime.
+ *   - v1 WebSocket "sec.micro" strings and REST number tokens share one parser
+ *     (fh_kraken_epoch_us). Kraken's WebSocket sends six fraction digits, REST seven
+ *     (1762795433.9717445, printed from a double, so the seventh digit is noise). A fraction
+ *     with fewer than six digits is exact (".5" is 500000 µs); digits beyond the sixth are
+ *     truncated toward -inf (times are never negative, so truncation is the floor). Floor
+ *     is the one rule that agrees with the nanosecond "last" cursor (floor(ns / 1000)), keeps
+ *     the order of times, and maps v1, v2 and REST renderings of one instant to one value.
+ *     No fraction ("1617666461") is whole seconds. REST tokens may carry an exponent.
+ *   - v2 RFC 3339 timestamps (fh_kraken_rfc3339_us): 0..9 fraction digits, beyond µs
+ *     truncated for the same reasons (a message with a nanosecond time is not lost, and the
+ *     µs contract keeps the floor of the instant). Offsets: "Z"/"z" and any numeric
+ *     "+hh:mm"/"-hh:mm" (hh <= 23, mm <= 59), converted exactly; Kraken sends "Z". Leap
+ *     seconds (":60") are rejected: Unix time has no representation for them.
+ *   - Every time must lie in [1970-01-01T00:00:00Z, 9999-12-31T23:59:59.999999Z].
+ *
+ * Empty trade arrays (v1 [id,[],"trade",pair], v2 "data":[]) are accepted as FH_EV_TRADES
+ * with zero trades: they are well-formed trade-channel messages (an empty v2 snapshot for an
+ * idle pair is real), and the caller's loop over trades handles zero naturally. The v1 pair
+ * is still looked up, so an unknown pair is rejected as for any trade message.
+ *
+ * Symbol metadata. Canonical names come from the data, never from stripping X/Z prefixes.
+ * The source is GET /0/public/AssetPairs?assetVersion=1: its result keys are the ISO-style
+ * display names ("BTC/USD", the v2 names) and its base/quote are display asset names
+ * ("BTC", "DOGE", "XMR"), while wsname stays the v1 name ("XBT/USD", "XDG/USD"). So for
+ * kraken-v1 native = wsname, for kraken-v2 native = the key, canonical = base-quote for
+ * both. The legacy document (no assetVersion: keys XXBTZUSD, base XXBT) is refused with a
+ * sentence: turning XXBT into BTC would need the prefix guessing we rule out. Dark-pool
+ * pairs (key ending in ".d", no wsname) are skipped; for v1 so are entries without
+ * wsname (they cannot be subscribed); all skips are counted. pair_decimals / lot_decimals
+ * become price / qty decimals when they are integers in 0..18 (what decimal(38,18) can
+ * carry), else stay unknown (-1). The v2 instrument channel (data.pairs[]) fills a v2
+ * table the same way from symbol, base, quote, price_precision, qty_precision, status.
+ *
+ * REST public Trades. The result key is whatever Kraken calls the pair (XXBTZUSD, XBTUSDT,
+ * BTC/USD) and is not compared with the request: the caller says which native symbol it
+ * asked for. Rows have 7 elements (the last is trade_id) or, in older answers, 6 (no id).
+ * Errors arrive with HTTP 200 in "error"; entries starting with 'W' are warnings and do not
+ * stop the page from being read.
+ */
+#include "venue/kraken.h"
+
+#include "core/err.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* ---- times ------------------------------------------------------------------------------ */
+
+int64_t fh_kraken_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    /* Howard Hinnant's days_from_civil: eras of 400 years, March-based years so that the
+     * leap day is the last day of the year. */
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t mp = m > 2 ? (int64_t)m - 3 : (int64_t)m + 9;
+    int64_t doy = (153 * mp + 2) / 5 + (int64_t)d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int fh_kraken_epoch_us(const char *s, size_t n, unsigned flags, int64_t *out)
+{
+    size_t i = 0;
+    while (i < n && is_digit(s[i]))
+        i++;
+    size_t int_len = i;
+    if (int_len == 0 || (int_len > 1 && s[0] == '0'))
+        return FH_EINVAL;
+    size_t frac_start = 0, frac_len = 0;
+    if (i < n && s[i] == '.') {
+        frac_start = ++i;
+        while (i < n && is_digit(s[i]))
+            i++;
+        frac_len = i - frac_start;
+        if (frac_len == 0)
+            return FH_EINVAL;
+    }
+    int64_t exp = 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        if (!(flags & FH_KRAKEN_TIME_EXP))
+            return FH_EINVAL;
+        i++;
+        bool neg = false;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            neg = s[i++] == '-';
+        size_t d0 = i;
+        while (i < n && is_digit(s[i])) {
+            if (exp < 1000000) /* saturate: any larger exponent behaves the same */
+                exp = exp * 10 + (s[i] - '0');
+            i++;
+        }
+        if (i == d0)
+            return FH_EINVAL;
+        if (neg)
+            exp = -exp;
+    }
+    if (i != n)
+        return FH_EINVAL;
+    if ((uint64_t)n > (uint64_t)INT64_MAX / 4)
+        return FH_ERANGE;
+
+    /* value * 10^6 = D * 10^shift, D being the integer written by all mantissa digits.
+     * floor() of that keeps the first (digits + shift) digits of D when shift < 0. */
+    int64_t shift = exp + 6 - (int64_t)frac_len;
+    int64_t total = (int64_t)(int_len + frac_len);
+    int64_t keep = shift >= 0 ? total : total + shift;
+    const uint64_t max = (uint64_t)FH_KRAKEN_MAX_TIME_US;
+    uint64_t acc = 0;
+    for (int64_t k = 0; k < keep; k++) {
+        char c = k < (int64_t)int_len ? s[k] : s[frac_start + (size_t)(k - (int64_t)int_len)];
+        uint64_t d = (uint64_t)(c - '0');
+        if (acc > (max - d) / 10)
+            return FH_ERANGE;
+        acc = acc * 10 + d;
+    }
+    for (int64_t k = 0; k < shift && acc != 0; k++) {
+        if (acc > max / 10)
+            return FH_ERANGE;
+        acc *= 10;
+    }
+    *out = (int64_t)acc;
+    return 0;
+}
+
+/* Exactly n digits at s into *v. */
+static bool fixed_digits(const char *s, size_t n, unsigned *v)
+{
+    unsigned x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_digit(s[i]))
+            return false;
+        x = x * 10 + (unsigned)(s[i] - '0');
+    }
+    *v = x;
+    return true;
+}
+
+static unsigned days_in_month(unsigned y, unsigned m)
+{
+    static const unsigned char dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return 29;
+    return dim[m - 1];
+}
+
+int fh_kraken_rfc3339_us(const char *s, size_t n, int64_t *out)
+{
+    unsigned y, mo, d, h, mi, se;
+    /* YYYY-MM-DDThh:mm:ss is 19 bytes; a zone takes at least one more. */
+    if (n < 20 || !fixed_digits(s, 4, &y) || s[4] != '-' || !fixed_digits(s + 5, 2, &mo) ||
+        s[7] != '-' || !fixed_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+        !fixed_digits(s + 11, 2, &h) || s[13] != ':' || !fixed_digits(s + 14, 2, &mi) ||
+        s[16] != ':' || !fixed_digits(s + 17, 2, &se))
+        return FH_EINVAL;
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59)
+        return FH_EINVAL;
+    size_t i = 19;
+    int64_t frac_us = 0;
+    if (s[i] == '.') {
+        size_t f0 = ++i;
+        while (i < n && is_digit(s[i]))
+            i++;
+        size_t nf = i - f0;
+        if (nf == 0 || nf > 9)
+            return FH_EINVAL;
+        for (size_t k = 0; k < 6; k++)
+            frac_us = frac_us * 10 + (k < nf ? s[f0 + k] - '0' : 0);
+    }
+    int64_t offset_min = 0;
+    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+        unsigned oh, om;
+        if (n - i != 6 || !fixed_digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
+            !fixed_digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+            return FH_EINVAL;
+        offset_min = (int64_t)oh * 60 + om;
+        if (s[i] == '-')
+            offset_min = -offset_min;
+        i += 6;
+    } else {
+        return FH_EINVAL;
+    }
+    if (i != n)
+        return FH_EINVAL;
+    int64_t days = fh_kraken_days_from_civil(y, mo, d);
+    int64_t sec = ((days * 24 + h) * 60 + mi) * 60 + se - offset_min * 60;
+    /* |sec| < 4e11 here, so the multiplication cannot overflow. */
+    int64_t us = sec * 1000000 + frac_us;
+    if (us < 0 || us > FH_KRAKEN_MAX_TIME_US)
+        return FH_ERANGE;
+    *out = us;
+    return 0;
+}
+
+/* ---- codes ------------------------------------------------------------------------------ */
+
+int fh_kraken_side(struct fh_str s, enum fh_side *out)
+{
+    if (fh_str_eq_c(s, "b") || fh_str_eq_c(s, "buy"))
+        *out = FH_SIDE_BUY;
+    else if (fh_str_eq_c(s, "s") || fh_str_eq_c(s, "sell"))
+        *out = FH_SIDE_SELL;
+    else
+        return FH_EINVAL;
+    return 0;
+}
+
+int fh_kraken_order_type(struct fh_str s, enum fh_order_type *out)
+{
+    if (fh_str_eq_c(s, "l") || fh_str_eq_c(s, "limit"))
+        *out = FH_ORDER_LIMIT;
+    else if (fh_str_eq_c(s, "m") || fh_str_eq_c(s, "market"))
+        *out = FH_ORDER_MARKET;
+    else
+        return FH_EINVAL;
+    return 0;
+}
+
+enum fh_system_status fh_kraken_status(struct fh_str s)
+{
+    if (fh_str_eq_c(s, "online"))
+        return FH_STATUS_ONLINE;
+    if (fh_str_eq_c(s, "maintenance"))
+        return FH_STATUS_MAINTENANCE;
+    if (fh_str_eq_c(s, "cancel_only"))
+        return FH_STATUS_CANCEL_ONLY;
+    if (fh_str_eq_c(s, "post_only"))
+        return FH_STATUS_POST_ONLY;
+    if (fh_str_eq_c(s, "limit_only"))
+        return FH_STATUS_LIMIT_ONLY;
+    return FH_STATUS_UNKNOWN;
+}
+
+/* ---- request helpers -------------------------------------------------------------------- */
+
+void fh__kraken_buf_cut(struct fh_buf *b, size_t len)
+{
+    b->len = len;
+    if (b->data != NULL)
+        b->data[len] = '\0';
+}
+
+bool fh_kraken_symbol_ok(struct fh_str s)
+{
+    if (s.p == NULL || s.n == 0 || s.n >= FH_SYMBOL_MAX || memchr(s.p, '/', s.n) == NULL)
+        return false;
+    for (size_t i = 0; i < s.n; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+            return false;
+    }
+    return fh_utf8_valid(s.p, s.n);
+}
+
+int fh_kraken_append_symbols(const struct fh_sub_spec *spec, struct fh_buf *out)
+{
+    if (spec == NULL || spec->symbols == NULL || spec->n_symbols == 0)
+        return FH_EINVAL;
+    for (size_t i = 0; i < spec->n_symbols; i++) {
+        if (!fh_kraken_symbol_ok(spec->symbols[i]))
+            return FH_EINVAL;
+    }
+    size_t start = out->len;
+    int rc = fh_buf_append(out, "[", 1);
+    for (size_t i = 0; rc == 0 && i < spec->n_symbols; i++) {
+        if (i > 0)
+            rc = fh_buf_append(out, ",", 1);
+        if (rc == 0)
+            rc = fh_buf_append(out, "\"", 1);
+        if (rc == 0)
+            rc = fh_buf_append(out, spec->symbols[i].p, spec->symbols[i].n);
+        if (rc == 0)
+            rc = fh_buf_append(out, "\"", 1);
+    }
+    if (rc == 0)
+        rc = fh_buf_append(out, "]", 1);
+    if (rc != 0)
+        fh__kraken_buf_cut(out, start);
+    return rc;
+}
+
+/* Appends s percent-encoded: RFC 3986 unreserved characters pass, every other byte is %XX. */
+static int append_pct(struct fh_buf *out, struct fh_str s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < s.n; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '.' || c == '_' || c == '~';
+        char enc[3] = {'%', hex[c >> 4], hex[c & 15]};
+        int rc = plain ? fh_buf_append(out, &s.p[i], 1) : fh_buf_append(out, enc, 3);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int fh_kraken_build_rest_trades(const struct fh_rest_req *req, bool v2, struct fh_buf *out)
+{
+    if (req == NULL || req->symbol.p == NULL || req->symbol.n == 0 ||
+        req->symbol.n >= FH_SYMBOL_MAX || req->limit > 1000 || (req->since.n > 0 && !req->since.p))
+        return FH_EINVAL;
+    size_t start = out->len;
+    int rc = fh_buf_appendf(out, "/0/public/Trades?pair=");
+    if (rc == 0)
+        rc = append_pct(out, req->symbol);
+    if (rc == 0 && req->since.n > 0) {
+        rc = fh_buf_appendf(out, "&since=");
+        if (rc == 0)
+            rc = append_pct(out, req->since);
+    }
+    if (rc == 0 && req->limit > 0)
+        rc = fh_buf_appendf(out, "&count=%u", req->limit);
+    if (rc == 0 && v2)
+        rc = fh_buf_appendf(out, "&assetVersion=1");
+    if (rc != 0)
+        fh__kraken_buf_cut(out, start);
+    return rc;
+}
+
+/* ---- token helpers ---------------------------------------------------------------------- */
+
+bool fh__kraken_raw_str(const struct fh_json *j, int tok, struct fh_str *out)
+{
+    if (!fh_json_is_str(j, tok))
+        return false;
+    *out = fh_json_raw(j, tok);
+    return true;
+}
+
+struct fh_str fh__kraken_key(const struct fh_json *j, int tok, char *buf, size_t cap)
+{
+    if (!j->esc[tok])
+        return fh_json_raw(j, tok);
+    size_t n;
+    if (fh_json_str(j, tok, buf, cap, &n) != 0)
+        return (struct fh_str){buf, 0};
+    return (struct fh_str){buf, n};
+}
+
+int fh__kraken_symbol(const struct fh_venue_parser *p, int tok, struct fh_str *native,
+                      struct fh_str *canonical, enum fh_reject *rej)
+{
+    const struct fh_json *j = &p->json;
+    if (!fh_json_is_str(j, tok)) {
+        *rej = FH_REJ_BAD_FIELD;
+        return -1;
+    }
+    char buf[FH_SYMBOL_MAX];
+    struct fh_str s = fh__kraken_key(j, tok, buf, sizeof(buf));
+    const struct fh_symbol *e =
+        (p->symbols != NULL && s.n > 0) ? fh_symbols_find(p->symbols, s) : NULL;
+    if (e == NULL) {
+        *rej = FH_REJ_UNKNOWN_SYMBOL;
+        return -1;
+    }
+    /* A decoded name lives in buf, which dies here; the table holds the same bytes. */
+    *native = j->esc[tok] ? (struct fh_str){e->native, e->native_len} : s;
+    *canonical = (struct fh_str){e->canonical, e->canonical_len};
+    return 0;
+}
+
+int fh__kraken_decimal(const struct fh_json *j, int tok, enum fh_reject bad, fh_decimal *out,
+                       enum fh_reject *rej)
+{
+    int rc = fh_json_decimal(j, tok, 0, out);
+    if (rc == FH_EINVAL) {
+        *rej = FH_REJ_BAD_FIELD;
+        return -1;
+    }
+    if (rc != 0 || out->units <= 0) {
+        *rej = bad;
+        return -1;
+    }
+    return 0;
+}
+
+int fh__kraken_epoch_tok(const struct fh_json *j, int tok, int64_t *us, enum fh_reject *rej)
+{
+    struct fh_str t = fh_json_raw(j, tok);
+    int rc;
+    if (fh_json_is_str(j, tok))
+        rc = j->esc[tok] ? FH_EINVAL : fh_kraken_epoch_us(t.p, t.n, 0, us);
+    else if (fh_json_is_number(j, tok))
+        rc = fh_kraken_epoch_us(t.p, t.n, FH_KRAKEN_TIME_EXP, us);
+    else {
+        *rej = FH_REJ_BAD_FIELD;
+        return -1;
+    }
+    if (rc != 0) {
+        *rej = FH_REJ_BAD_TIME;
+        return -1;
+    }
+    return 0;
+}
+
+int fh__kraken_req_id(const struct fh_json *j, int tok, struct fh_venue_msg *out)
+{
+    if (tok < 0)
+        return 0;
+    if (fh_json_i64(j, tok, &out->req_id) != 0) {
+        out->req_id = 0;
+        out->reject = FH_REJ_BAD_FIELD;
+        return -1;
+    }
+    out->has_req_id = true;
+    return 0;
+}
+
+int fh__kraken_tokenize(struct fh_venue_parser *p, const char *msg, size_t len, enum fh_reject *rej)
+{
+    if (len > p->opts.max_message_bytes) {
+        *rej = FH_REJ_OVERSIZE;
+        return -1;
+    }
+    if (!fh_utf8_valid(msg, len)) {
+        *rej = FH_REJ_UTF8;
+        return -1;
+    }
+    int rc = fh_json_parse(&p->json, msg, len);
+    if (rc != 0) {
+        *rej = rc == FH_JSON_ETOKENS ? FH_REJ_TOO_MANY_TOKENS
+               : rc == FH_JSON_EUTF8 ? FH_REJ_UTF8
+                                     : FH_REJ_JSON;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- REST public Trades ----------------------------------------------------------------- */
+
+/* One row [price, volume, time, side, type, misc(, trade_id)] into t. */
+static int rest_row(const struct fh_json *j, int row, struct fh_trade *t, enum fh_reject *rej)
+{
+    if (fh_json_type(j, row) != JSMN_ARRAY) {
+        *rej = FH_REJ_BAD_FIELD;
+        return -1;
+    }
+    int m = fh_json_size(j, row);
+    if (m < 6) {
+        *rej = FH_REJ_MISSING_FIELD;
+        return -1;
+    }
+    int e[7];
+    int k = row + 1;
+    for (int c = 0; c < m && c < 7; c++) {
+        e[c] = k;
+        k = fh_json_skip(j, k);
+    }
+    if (fh__kraken_decimal(j, e[0], FH_REJ_BAD_PRICE, &t->price, rej) != 0 ||
+        fh__kraken_decimal(j, e[1], FH_REJ_BAD_QUANTITY, &t->quantity, rej) != 0 ||
+        fh__kraken_epoch_tok(j, e[2], &t->trade_time_us, rej) != 0)
+        return -1;
+    struct fh_str side, type;
+    if (!fh__kraken_raw_str(j, e[3], &side) || fh_kraken_side(side, &t->side) != 0 ||
+        !fh__kraken_raw_str(j, e[4], &type) || fh_kraken_order_type(type, &t->order_type) != 0) {
+        *rej = FH_REJ_BAD_FIELD;
+        return -1;
+    }
+    if (m >= 7) {
+        if (fh_json_i64(j, e[6], &t->trade_id) != 0 || t->trade_id < 0) {
+            *rej = FH_REJ_BAD_FIELD;
+            return -1;
+        }
+        t->has |= FH_HAS_TRADE_ID;
+    }
+    return 0;
+}
+
+/* Reads the "error" array: sets out->error to the first entry that is not a warning. */
+static int rest_errors(const struct fh_json *j, int arr, struct fh_rest_page *out,
+                       enum fh_reject *rej)
+{
+    if (fh_json_type(j, arr) != JSMN_ARRAY) {
+        *rej = FH_REJ_BAD_FIELD;
+        return -1;
+    }
+    int k = arr + 1;
+    for (int c = 0; c < fh_json_size(j, arr); c++, k = fh_json_skip(j, k)) {
+        struct fh_str s;
+        if (!fh__kraken_raw_str(j, k, &s)) {
+            *rej = FH_REJ_BAD_FIELD;
+            return -1;
+        }
+        if (s.n > 0 && s.p[0] == 'W')
+            continue; /* a warning ("WGeneral:..."): the result is still valid */
+        if (out->error.n == 0 && s.n > 0)
+            out->error = s;
+        if (fh_str_eq_c(s, "EGeneral:Too many requests"))
+            out->rate_limited = true;
+    }
+    return 0;
+}
+
+int fh_kraken_parse_rest_trades(struct fh_venue_parser *p, const char *body, size_t len,
+                                struct fh_str symbol, struct fh_rest_page *out,
+                                enum fh_reject *reject)
+{
+    memset(out, 0, sizeof(*out));
+    out->trades = p->trades;
+    *reject = FH_REJ_NONE;
+    if (fh__kraken_tokenize(p, body, len, reject) != 0)
+        return -1;
+    const struct fh_json *j = &p->json;
+    enum fh_reject rej = FH_REJ_NONE;
+    if (fh_json_type(j, 0) != JSMN_OBJECT) {
+        rej = FH_REJ_UNKNOWN_MESSAGE;
+        goto fail;
+    }
+    int err_tok = -1, res_tok = -1;
+    char kb[16];
+    int k = 1;
+    for (int c = 0; c < fh_json_size(j, 0); c++) {
+        struct fh_str key = fh__kraken_key(j, k, kb, sizeof(kb));
+        if (fh_str_eq_c(key, "error"))
+            err_tok = k + 1;
+        else if (fh_str_eq_c(key, "result"))
+            res_tok = k + 1;
+        k = fh_json_skip(j, k + 1);
+    }
+    if (err_tok < 0) {
+        rej = FH_REJ_MISSING_FIELD;
+        goto fail;
+    }
+    if (rest_errors(j, err_tok, out, &rej) != 0)
+        goto fail;
+    if (out->error.n > 0)
+        return 0; /* an answer, not a malformed page: the caller backs off or gives up */
+    if (res_tok < 0) {
+        rej = FH_REJ_MISSING_FIELD;
+        goto fail;
+    }
+    if (fh_json_type(j, res_tok) != JSMN_OBJECT) {
+        rej = FH_REJ_BAD_FIELD;
+        goto fail;
+    }
+    int rows = -1, last = -1;
+    k = res_tok + 1;
+    for (int c = 0; c < fh_json_size(j, res_tok); c++) {
+        struct fh_str key = fh__kraken_key(j, k, kb, sizeof(kb));
+        int v = k + 1;
+        if (fh_str_eq_c(key, "last")) {
+            last = v;
+        } else if (fh_json_type(j, v) == JSMN_ARRAY) {
+            if (rows >= 0) { /* we ask for one pair; two would be a different answer */
+                rej = FH_REJ_BAD_FIELD;
+                goto fail;
+            }
+            rows = v;
+        }
+        k = fh_json_skip(j, v);
+    }
+    if (rows < 0 || last < 0) {
+        rej = FH_REJ_MISSING_FIELD;
+        goto fail;
+    }
+    /* "last" is a string of nanoseconds; an integer token is taken as the same cursor. */
+    if (fh_json_is_str(j, last) ? j->esc[last] != 0 : fh_json_u64(j, last, &(uint64_t){0}) != 0) {
+        rej = FH_REJ_BAD_FIELD;
+        goto fail;
+    }
+    out->cursor = fh_json_raw(j, last);
+
+    const struct fh_symbol *e =
+        (p->symbols != NULL && symbol.n > 0) ? fh_symbols_find(p->symbols, symbol) : NULL;
+    if (e == NULL) {
+        rej = FH_REJ_UNKNOWN_SYMBOL;
+        goto fail;
+    }
+    size_t n = (size_t)fh_json_size(j, rows);
+    if (n > p->opts.max_trades) {
+        rej = FH_REJ_TOO_MANY_TRADES;
+        goto fail;
+    }
+    k = rows + 1;
+    for (size_t i = 0; i < n; i++) {
+        struct fh_trade *t = &p->trades[i];
+        *t = (struct fh_trade){
+            .venue = fh_str_c(p->ops->venue),
+            .symbol = {e->canonical, e->canonical_len},
+            .native_symbol = {e->native, e->native_len},
+            .kind = FH_KIND_TRADE,
+            .source = FH_SOURCE_BACKFILL,
+        };
+        if (rest_row(j, k, t, &rej) != 0)
+            goto fail;
+        k = fh_json_skip(j, k);
+    }
+    out->n_trades = n;
+    return 0;
+fail:
+    *reject = rej;
+    out->n_trades = 0;
+    out->cursor = (struct fh_str){NULL, 0};
+    out->error = (struct fh_str){NULL, 0};
+    out->rate_limited = false;
+    return -1;
+}
+
+/* ---- symbol metadata -------------------------------------------------------------------- */
+
+static void meta_err(char *err, size_t errlen, const char *fmt, ...) FH_PRINTF(3, 4);
+static void meta_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* A string member of object obj decoded into buf; false if absent, not a string or too
+ * long (then *too_long is set). */
+static bool member_str(const struct fh_json *j, int obj, const char *key, char *buf, size_t cap,
+                       struct fh_str *out, bool *too_long)
+{
+    int v = fh_json_get(j, obj, key);
+    size_t n;
+    *too_long = false;
+    if (!fh_json_is_str(j, v))
+        return false;
+    int rc = fh_json_str(j, v, buf, cap, &n);
+    if (rc != 0) {
+        *too_long = true;
+        return false;
+    }
+    *out = (struct fh_str){buf, n};
+    return true;
+}
+
+/* Precision member as int8 decimals when an integer in 0..18, else -1. */
+static int8_t member_decimals(const struct fh_json *j, int obj, const char *key)
+{
+    int64_t v;
+    int tok = fh_json_get(j, obj, key);
+    if (tok < 0 || fh_json_i64(j, tok, &v) != 0 || v < 0 || v > FH_DECIMAL_SCALE)
+        return -1;
+    return (int8_t)v;
+}
+
+static void member_status(const struct fh_json *j, int obj, struct fh_symbol *e)
+{
+    char buf[sizeof(e->status)];
+    size_t n;
+    int tok = fh_json_get(j, obj, "status");
+    if (fh_json_is_str(j, tok) && fh_json_str(j, tok, buf, sizeof(buf), &n) == 0)
+        memcpy(e->status, buf, n + 1);
+}
+
+/* fh_symbols_add with a sentence for each failure. */
+static int add_symbol(struct fh_symbols *t, struct fh_str native, struct fh_str base,
+                      struct fh_str quote, struct fh_symbol **e, char *err, size_t errlen)
+{
+    int rc = fh_symbols_add(t, native, base, quote, e);
+    switch (rc) {
+    case 0:
+        return 0;
+    case FH_ENOSPACE:
+        meta_err(err, errlen, "more Kraken pairs than the symbol table holds (%zu)", t->max);
+        break;
+    case FH_ESTATE:
+        meta_err(err, errlen, "Kraken pair \"%.*s\" appears twice with different assets",
+                 (int)native.n, native.p);
+        break;
+    default:
+        meta_err(err, errlen, "Kraken pair \"%.*s\" has unusable names (%.*s, %.*s): %s",
+                 (int)native.n, native.p, (int)base.n, base.p, (int)quote.n, quote.p,
+                 fh_strerror(rc));
+        break;
+    }
+    return rc;
+}
+
+static bool ends_with(struct fh_str s, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return s.n >= n && memcmp(s.p + s.n - n, suffix, n) == 0;
+}
+
+static int parse_assetpairs(const struct fh_json *j, enum fh_kraken_names names,
+                            struct fh_symbols *t, struct fh_kraken_meta_stats *st, char *err,
+                            size_t errlen)
+{
+    int et = fh_json_get(j, 0, "error");
+    if (et >= 0 && fh_json_type(j, et) == JSMN_ARRAY && fh_json_size(j, et) > 0) {
+        struct fh_str e0 = {"", 0};
+        fh__kraken_raw_str(j, et + 1, &e0);
+        meta_err(err, errlen, "Kraken AssetPairs answered with an error: %.*s", (int)e0.n, e0.p);
+        return FH_EINVAL;
+    }
+    int res = fh_json_get(j, 0, "result");
+    if (res < 0 || fh_json_type(j, res) != JSMN_OBJECT) {
+        meta_err(err, errlen, "Kraken AssetPairs document has no \"result\" object");
+        return FH_EINVAL;
+    }
+    /* First pass over the keys: a document without any "BASE/QUOTE" key is the legacy
+     * form, whose asset codes (XXBT, ZUSD) we would have to guess at. */
+    char key[FH_SYMBOL_MAX * 2];
+    size_t n_keys = (size_t)fh_json_size(j, res), n_slash = 0;
+    int k = res + 1;
+    for (size_t c = 0; c < n_keys; c++) {
+        struct fh_str s = fh_json_raw(j, k);
+        if (memchr(s.p, '/', s.n) != NULL)
+            n_slash++;
+        k = fh_json_skip(j, k + 1);
+    }
+    if (n_keys > 0 && n_slash == 0) {
+        meta_err(err, errlen,
+                 "Kraken AssetPairs document is in the legacy form (keys like \"%.*s\"); "
+                 "request /0/public/AssetPairs?assetVersion=1, whose base and quote are "
+                 "display names, instead of guessing by stripping X/Z prefixes",
+                 (int)fh_json_raw(j, res + 1).n, fh_json_raw(j, res + 1).p);
+        return FH_EINVAL;
+    }
+    st->pairs = n_keys;
+    k = res + 1;
+    for (size_t c = 0; c < n_keys; c++, k = fh_json_skip(j, k + 1)) {
+        size_t kn;
+        int v = k + 1;
+        if (fh_json_str(j, k, key, sizeof(key), &kn) != 0) {
+            meta_err(err, errlen, "Kraken AssetPairs has an overlong pair key");
+            return FH_ERANGE;
+        }
+        struct fh_str ks = {key, kn};
+        if (ends_with(ks, ".d")) {
+            st->dark_pool++;
+            continue;
+        }
+        if (memchr(key, '/', kn) == NULL) {
+            st->legacy_key++;
+            continue;
+        }
+        if (fh_json_type(j, v) != JSMN_OBJECT) {
+            meta_err(err, errlen, "Kraken AssetPairs entry \"%s\" is not an object", key);
+            return FH_EINVAL;
+        }
+        char bb[FH_ASSET_MAX], qb[FH_ASSET_MAX], wb[FH_SYMBOL_MAX];
+        struct fh_str base, quote, ws;
+        bool long_b, long_q, long_w;
+        bool has_b = member_str(j, v, "base", bb, sizeof(bb), &base, &long_b);
+        bool has_q = member_str(j, v, "quote", qb, sizeof(qb), &quote, &long_q);
+        bool has_w = member_str(j, v, "wsname", wb, sizeof(wb), &ws, &long_w);
+        if (!has_b || !has_q) {
+            meta_err(err, errlen, "Kraken AssetPairs entry \"%s\" has %s base or quote", key,
+                     (long_b || long_q) ? "an overlong" : "no");
+            return long_b || long_q ? FH_ERANGE : FH_EINVAL;
+        }
+        struct fh_str native = ks;
+        if (names == FH_KRAKEN_NAMES_V1) {
+            if (!has_w) {
+                if (long_w) {
+                    meta_err(err, errlen, "Kraken AssetPairs entry \"%s\" has an overlong wsname",
+                             key);
+                    return FH_ERANGE;
+                }
+                st->no_wsname++;
+                continue;
+            }
+            native = ws;
+        }
+        struct fh_symbol *e;
+        size_t before = t->n;
+        int rc = add_symbol(t, native, base, quote, &e, err, errlen);
+        if (rc != 0)
+            return rc;
+        e->price_decimals = member_decimals(j, v, "pair_decimals");
+        e->qty_decimals = member_decimals(j, v, "lot_decimals");
+        member_status(j, v, e);
+        st->added += t->n - before; /* an identical repeat adds nothing */
+    }
+    return 0;
+}
+
+static int parse_instrument(const struct fh_json *j, struct fh_symbols *t, size_t *added, char *err,
+                            size_t errlen)
+{
+    *added = 0;
+    int ch = fh_json_get(j, 0, "channel");
+    int data = fh_json_get(j, 0, "data");
+    int pairs = fh_json_get(j, data, "pairs");
+    if (!fh_json_str_eq(j, ch, "instrument") || pairs < 0 || fh_json_type(j, pairs) != JSMN_ARRAY) {
+        meta_err(err, errlen, "not a Kraken v2 instrument message with data.pairs[]");
+        return FH_EINVAL;
+    }
+    int k = pairs + 1;
+    for (int c = 0; c < fh_json_size(j, pairs); c++, k = fh_json_skip(j, k)) {
+        char sb[FH_SYMBOL_MAX], bb[FH_ASSET_MAX], qb[FH_ASSET_MAX];
+        struct fh_str sym, base, quote;
+        bool l1, l2, l3;
+        if (fh_json_type(j, k) != JSMN_OBJECT ||
+            !member_str(j, k, "symbol", sb, sizeof(sb), &sym, &l1) ||
+            !member_str(j, k, "base", bb, sizeof(bb), &base, &l2) ||
+            !member_str(j, k, "quote", qb, sizeof(qb), &quote, &l3)) {
+            meta_err(err, errlen, "Kraken instrument pair %d lacks a usable symbol, base or quote",
+                     c);
+            return FH_EINVAL;
+        }
+        struct fh_symbol *e;
+        size_t before = t->n;
+        int rc = add_symbol(t, sym, base, quote, &e, err, errlen);
+        if (rc != 0)
+            return rc;
+        e->price_decimals = member_decimals(j, k, "price_precision");
+        e->qty_decimals = member_decimals(j, k, "qty_precision");
+        member_status(j, k, e);
+        *added += t->n - before; /* an identical repeat adds nothing */
+    }
+    return 0;
+}
+
+/* Bodies above this are not metadata: AssetPairs is about 1 MB today. */
+#define FH_KRAKEN_META_MAX (64u << 20)
+
+int fh_kraken_parse_metadata(const char *body, size_t len, enum fh_kraken_names names,
+                             struct fh_symbols *t, struct fh_kraken_meta_stats *stats, char *err,
+                             size_t errlen)
+{
+    struct fh_kraken_meta_stats st = {0};
+    struct fh_json j;
+    memset(&j, 0, sizeof(j));
+    int rc;
+    if (names != FH_KRAKEN_NAMES_V1 && names != FH_KRAKEN_NAMES_V2) {
+        meta_err(err, errlen, "unknown Kraken naming");
+        return FH_EINVAL;
+    }
+    if (len > FH_KRAKEN_META_MAX) {
+        meta_err(err, errlen, "Kraken metadata document is too large (%zu bytes, at most %u)", len,
+                 FH_KRAKEN_META_MAX);
+        return FH_ERANGE;
+    }
+    /* Every token takes at least two bytes of text ("1," or "[]"), so len / 2 + 2 tokens
+     * always suffice and the tokenizer never runs out. */
+    rc = fh_json_init(&j, (uint32_t)(len / 2 + 2));
+    if (rc != 0) {
+        meta_err(err, errlen, "no memory for the Kraken metadata document");
+        return rc;
+    }
+    rc = fh_json_parse(&j, body, len);
+    if (rc != 0) {
+        meta_err(err, errlen, "Kraken metadata document is not valid JSON (%s)",
+                 fh_json_strerror(rc));
+        rc = FH_EPARSE;
+        goto out;
+    }
+    if (fh_json_type(&j, 0) != JSMN_OBJECT) {
+        meta_err(err, errlen, "Kraken metadata document is not a JSON object");
+        rc = FH_EINVAL;
+        goto out;
+    }
+    if (fh_json_get(&j, 0, "channel") >= 0) {
+        if (names != FH_KRAKEN_NAMES_V2) {
+            meta_err(err, errlen,
+                     "the v2 instrument channel names v2 symbols; kraken-v1 needs "
+                     "AssetPairs (wsname)");
+            rc = FH_EINVAL;
+            goto out;
+        }
+        rc = parse_instrument(&j, t, &st.added, err, errlen);
+        st.pairs = st.added;
+    } else {
+        rc = parse_assetpairs(&j, names, t, &st, err, errlen);
+    }
+out:
+    fh_json_release(&j);
+    if (stats != NULL)
+        *stats = st;
+    return rc;
+}
+
+int fh_kraken_v2_parse_instrument(struct fh_venue_parser *p, const char *msg, size_t len,
+                                  struct fh_symbols *t, size_t *added, char *err, size_t errlen)
+{
+    size_t dummy;
+    if (added == NULL)
+        added = &dummy;
+    *added = 0;
+    enum fh_reject rej = FH_REJ_NONE;
+    if (fh__kraken_tokenize(p, msg, len, &rej) != 0) {
+        meta_err(err, errlen, "Kraken instrument message rejected: %s", fh_reject_name(rej));
+        return FH_EPARSE;
+    }
+    if (fh_json_type(&p->json, 0) != JSMN_OBJECT) {
+        meta_err(err, errlen, "not a Kraken v2 instrument message with data.pairs[]");
+        return FH_EINVAL;
+    }
+    return parse_instrument(&p->json, t, added, err, errlen);
+}
