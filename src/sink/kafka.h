@@ -1,0 +1,132 @@
+/*
+ * kafka.h - the Kafka sink: trades to Kafka/Redpanda through librdkafka, with a Schema
+ * Registry (or Avro single-object encoding), a durable disk spool, and backpressure.
+ *
+ * Records. Value: Avro (Confluent wire format with the registry's id, or single-object
+ * encoding without a registry) or a JSON line without its newline ([sink] format). Key:
+ * "venue:symbol" (canonical symbol), so one symbol's trades stay on one partition and in
+ * order. Headers: connection_id and sequence (decimal text) and source (LIVE, SNAPSHOT,
+ * BACKFILL, REPLAY): the lineage of the record. Timestamp: the trade's receive time (ms).
+ * Topic: cfg.topic, or "<topic>.<venue>" with topic_per_venue.
+ *
+ * Producer defaults (any [kafka] property overrides them; see FH_KAFKA_DEFAULTS):
+ * enable.idempotence=true, acks=all, compression.type=lz4, linger.ms=5,
+ * message.timeout.ms=0 (never time out: outages are the spool's job, which keeps per-key
+ * order; a finite timeout lets librdkafka deliver newer records of a partition after older
+ * ones timed out), bounded queues (queue.buffering.max.messages=50000,
+ * queue.buffering.max.kbytes=16384), reconnect.backoff.max.ms=1000.
+ *
+ * Flow. In the direct mode fh_sink_write() encodes and hands the record to librdkafka
+ * (copied; no allocation of ours, no syscall, no lock). With a spool, the sink switches to
+ * spooling when librdkafka's queue is full, when a delivery fails with a retriable error, or
+ * when no delivery report has arrived for spill_after_ms while records wait (then the
+ * records still queued in librdkafka are purged into the spool, so that a crash does not
+ * lose them). While spooling, every new record goes to the spool, behind the older ones.
+ * When nothing of the sink's is in flight any more, a drain pass re-produces the spool in
+ * gseq order (the sink's produce sequence number), starting slowly; the first failure ends
+ * the pass and another starts after a backoff. When a pass has handed out everything, the
+ * sink produces directly again. Without a spool, a full queue is backpressure
+ * (FH_ENOSPACE) and a failed delivery is counted as lost.
+ *
+ * Per-key order: a record is handed to librdkafka only when every older record of the sink
+ * is delivered, in flight in front of it, or in the spool in front of it; records come back
+ * from librdkafka (purged or failed) only together with everything queued behind them, and go
+ * to the spool's front, sorted by gseq; a drain pass starts only when nothing is in flight.
+ * So the order of first delivery equals the order of fh_sink_write() for every key.
+ *
+ * Threads: fh_sink_write/poll/flush/free on the engine thread; delivery reports are served
+ * by fh_sink_poll() (rd_kafka_poll with timeout 0: never blocks). librdkafka's log lines go
+ * through core/log.h from librdkafka's threads. Counters: any thread, relaxed atomics.
+ */
+#ifndef FH_SINK_KAFKA_H
+#define FH_SINK_KAFKA_H
+
+#include "sink/sink.h"
+#include "sink/spool.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The producer defaults as name, value pairs, NULL-terminated; [kafka] overrides them. */
+extern const char *const FH_KAFKA_DEFAULTS[][2];
+
+struct fh_kafka_prop {
+    const char *name;
+    const char *value;
+};
+
+struct fh_kafka_sink_config {
+    enum fh_sink_format format;
+    const char *topic;    /* the topic, or the prefix with topic_per_venue */
+    bool topic_per_venue; /* topic "<topic>.<venue>", subject "<topic>.<venue>-value" */
+    /* The venues expected: their topics are created and their subjects registered at
+     * start-up. A record of another venue gets its topic on first use. */
+    const char *const *venues;
+    size_t nvenues;
+    const struct fh_kafka_prop *props; /* [kafka], verbatim, after the defaults */
+    size_t nprops;
+    const char *registry_url; /* NULL or "": no registry, Avro single-object encoding */
+    int64_t registry_timeout_ms;
+    /* Without a registry: nonzero frames records in the Confluent wire format with this
+     * schema id, as if a registry had returned it (benchmarks; not a configuration key). */
+    uint32_t fixed_schema_id;
+    const struct fh_spool_config *spool; /* NULL: no spool */
+    int64_t spill_after_ms;              /* stall detection, with a spool (default 3000) */
+};
+
+/* Why the sink could not start. */
+enum fh_kafka_start_error {
+    FH_KAFKA_START_OK = 0,
+    FH_KAFKA_START_FAILED,   /* out of memory, a thread, librdkafka refused to start */
+    FH_KAFKA_START_CONFIG,   /* a property librdkafka rejects, a bad topic */
+    FH_KAFKA_START_REGISTRY, /* the registry is unreachable or refuses our schema */
+    FH_KAFKA_START_SPOOL,    /* the spool directory cannot be used */
+};
+
+#define FH_KAFKA_LATENCY_BUCKETS 256
+
+/* Counters and gauges of the Kafka sink, besides struct fh_sink_stats (accepted, refused,
+ * delivered, failed = lost, bytes). Relaxed atomics. */
+struct fh_kafka_stats {
+    uint64_t produced;       /* records handed to librdkafka (direct and from the spool) */
+    uint64_t spooled;        /* records written to the spool instead of produced */
+    uint64_t spooled_failed; /* records that came back from librdkafka and went to the spool */
+    uint64_t drained;        /* spooled records delivered */
+    uint64_t queue_full;     /* librdkafka queue-full events */
+    uint64_t spool_full;     /* writes refused because the spool was full */
+    uint64_t purges;         /* times the records queued in librdkafka were moved to the spool */
+    uint64_t dup_suspected;  /* records produced again that may already be in Kafka */
+    uint64_t passes;         /* drain passes started */
+    uint64_t passes_failed;  /* drain passes ended by a failure */
+    uint64_t kafka_errors;   /* librdkafka error events (connection losses, ...) */
+    uint64_t in_flight;      /* gauge: records in librdkafka awaiting a delivery report */
+    uint64_t mode;           /* gauge: 0 direct, 1 spooling, 2 draining */
+    /* Delivery latency (produce call to delivery report) in microseconds, on a log-linear
+     * ladder of 8 buckets per power of two (12.5% resolution); see
+     * fh_kafka_latency_quantile(). */
+    uint64_t latency_us[FH_KAFKA_LATENCY_BUCKETS];
+};
+
+enum { FH_KAFKA_MODE_DIRECT = 0, FH_KAFKA_MODE_SPOOLING = 1, FH_KAFKA_MODE_DRAINING = 2 };
+
+/*
+ * Creates the Kafka sink: builds the producer configuration (defaults, then cfg->props),
+ * opens and recovers the spool (if any; a spool left by a previous run is drained first),
+ * registers the schema with the registry (if any) and creates the producer. Blocks (registry
+ * requests, spool recovery): start-up only. Returns the sink, or NULL with *why and one
+ * sentence in err.
+ */
+struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
+                                  enum fh_kafka_start_error *why, char *err, size_t errlen);
+
+/* The Kafka counters of s, or NULL if s is not a Kafka sink. */
+const struct fh_kafka_stats *fh_kafka_sink_stats(const struct fh_sink *s);
+/* The spool's counters, or NULL (not a Kafka sink, or no spool). */
+const struct fh_spool_stats *fh_kafka_sink_spool_stats(const struct fh_sink *s);
+
+/* The upper bound (µs) of the bucket holding the q-quantile (0..1) of the delivery
+ * latencies counted in st; 0 if none. */
+uint64_t fh_kafka_latency_quantile(const struct fh_kafka_stats *st, double q);
+
+#endif
