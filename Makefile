@@ -1,7 +1,8 @@
 # Thin wrapper around CMake/CTest so that the README's two commands work:
 #   make run    build if needed, then run the daemon with config/feedhandler.ini
 #   make test   build, then run every test (unit + integration); non-zero on any failure
-# Options: SANITIZE=1 (ASan+UBSan build in build/asan), WERROR=1, FUZZ=1, CONFIG=path, JOBS=n
+# Options: SANITIZE=1 (ASan+UBSan build in build/asan), WERROR=1, FUZZ=1, CONFIG=path, JOBS=n,
+#          KAFKA=host:port (make run: produce to Kafka)
 SANITIZE ?= 0
 WERROR   ?= 0
 CONFIG   ?= config/feedhandler.ini
@@ -21,7 +22,7 @@ else
 CMAKE_FLAGS += -DFH_WERROR=OFF
 endif
 
-.PHONY: all deps configure build run test bench fuzz format format-check clean
+.PHONY: all deps configure build run test bench fuzz fuzz-smoke format format-check clean
 
 all: build
 
@@ -34,8 +35,32 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# KAFKA=host:port produces to that Kafka/Redpanda (sink.type=kafka, Avro) instead of printing
+# JSON lines; the rest of the configuration (schema registry, spool) comes from CONFIG.
+KAFKA    ?=
+RUN_KAFKA := $(if $(KAFKA),--set sink.type=kafka --set sink.format=avro --set kafka.bootstrap.servers=$(KAFKA))
 run: build
-	$(BUILD_DIR)/feedhandler -c $(CONFIG)
+	$(BUILD_DIR)/feedhandler -c $(CONFIG) $(RUN_KAFKA)
+
+# The exchanges may be unreachable (CI, offline machines): `make demo` runs feedsim, the
+# exchange simulator, over TLS with a throwaway CA on ephemeral loopback ports, and
+# feedhandler against it (config/demo.ini), printing live trades as JSON lines until Ctrl-C.
+DEMO_RATE ?= 5
+demo: build
+	@set -e; tmp=$$(mktemp -d); fs=; \
+	trap 'test -z "$$fs" || kill $$fs 2>/dev/null || true; rm -rf "$$tmp"' EXIT INT TERM; \
+	sh tests/integration/feedsim_certs.sh "$$tmp/certs"; \
+	$(BUILD_DIR)/tools/feedsim --binance 0 --kraken-v2 0 --control 0 --rate $(DEMO_RATE) \
+	    --tls "$$tmp/certs/server.pem,$$tmp/certs/server.key" --ports-file "$$tmp/ports.json" \
+	    >/dev/null 2>"$$tmp/feedsim.log" & fs=$$!; \
+	for i in $$(seq 100); do test -s "$$tmp/ports.json" && break; sleep 0.1; done; \
+	bp=$$(sed -n 's/.*"binance":\([0-9]*\).*/\1/p' "$$tmp/ports.json"); \
+	kp=$$(sed -n 's/.*"kraken_v2":\([0-9]*\).*/\1/p' "$$tmp/ports.json"); \
+	echo "feedsim: binance on $$bp, kraken v2 on $$kp (log: $$tmp/feedsim.log); Ctrl-C stops" >&2; \
+	$(BUILD_DIR)/feedhandler -c config/demo.ini \
+	    --set binance.url=wss://localhost:$$bp --set binance.rest_url=https://localhost:$$bp \
+	    --set kraken.url=wss://localhost:$$kp/v2 --set kraken.rest_url=https://localhost:$$kp \
+	    --set tls.ca_file="$$tmp/certs/ca.pem" || true
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
@@ -45,7 +70,11 @@ bench: build
 
 fuzz: deps
 	@cmake -S . -B build/fuzz -DFH_FUZZ=ON -DFH_SANITIZE=ON -DCMAKE_C_COMPILER=clang >/dev/null
-	@cmake --build build/fuzz -j $(JOBS)
+	@cmake --build build/fuzz -j $(JOBS) --target fuzz_all
+
+# Every fuzz target for FUZZ_SECONDS (default 20) each, two at a time; fails on any finding.
+fuzz-smoke: fuzz
+	@tests/fuzz/smoke build/fuzz
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i

@@ -1,6 +1,7 @@
 #include "app/cli.h"
 
 #include "app/config.h"
+#include "app/run.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -137,10 +138,7 @@ int fh_cmd_run(int argc, char **argv)
                  fh_config_kraken_v2(&cfg) ? "v2" : "v1");
     if (!cfg.tls.verify)
         log_warn("TLS certificate verification is disabled (tls.verify=false)", "");
-    /* Say plainly what this build does not do yet, so that `make run` claims nothing false. */
-    log_warn("configuration OK; the daemon's run mode arrives with the connection engine: "
-             "this build does not connect to exchanges yet, exiting",
-             "");
+    rc = fh_run_daemon(&cfg);
 out:
     fh_config_release(&cfg);
     free(o.sets);

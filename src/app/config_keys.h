@@ -50,11 +50,13 @@
     V(FH_SINK_FORMAT_JSON, "json") V(FH_SINK_FORMAT_AVRO, "avro")
 #define FH_CFG_ENUM_binance_channel(V) \
     V(FH_BINANCE_CHANNEL_TRADE, "trade") V(FH_BINANCE_CHANNEL_AGGTRADE, "aggTrade")
+#define FH_CFG_ENUM_spool_fsync(V) \
+    V(FH_CFG_FSYNC_BATCH, "batch") V(FH_CFG_FSYNC_INTERVAL, "interval") V(FH_CFG_FSYNC_OFF, "off")
 /* Every list above; config.c builds a table of names for each. */
-#define FH_CFG_ENUMS(X) X(log_level) X(sink_type) X(sink_format) X(binance_channel)
+#define FH_CFG_ENUMS(X) X(log_level) X(sink_type) X(sink_format) X(binance_channel) X(spool_fsync)
 /* The lists whose C type config.h declares, as enum fh_config_<list> (log_level's type,
  * enum fh_log_level, belongs to core/log.h). */
-#define FH_CFG_NEW_ENUMS(X) X(sink_type) X(sink_format) X(binance_channel)
+#define FH_CFG_NEW_ENUMS(X) X(sink_type) X(sink_format) X(binance_channel) X(spool_fsync)
 #endif
 /* clang-format on */
 
@@ -82,6 +84,8 @@ FH_CFG_KEY(sink, format, ENUM, (enum fh_config_sink_format, sink_format), "json"
 FH_CFG_KEY(sink, path, STRING, (NULL), "", "Output file for sink.type=file (required then).")
 FH_CFG_KEY(sink, topic, STRING, (check_topic), "trades", "Kafka topic for sink.type=kafka.")
 FH_CFG_KEY(sink, flush_timeout_ms, MS, (0, 600000), "10000", "At shutdown, how long the sink may take to deliver what it holds.")
+FH_CFG_KEY(sink, topic_per_venue, BOOL, (), "false", "One Kafka topic per venue, <topic>.<venue> (trades.binance), each with its own registry subject.")
+FH_CFG_KEY(sink, buffer_bytes, SIZE, (65536, 1073741824), "8388608", "Memory buffer of the stdout and file sinks; when it is full the engine stops reading the exchanges until it drains.")
 FH_CFG_SECTION_END(sink)
 
 FH_CFG_SECTION_BEGIN(binance, "the Binance venue and the connection engine (src/venue, src/feed, src/net), with the connection-engine work", "Binance spot.")
@@ -90,6 +94,14 @@ FH_CFG_KEY(binance, url, URL, ("ws|wss", false), "wss://stream.binance.com:9443"
 FH_CFG_KEY(binance, rest_url, URL, ("http|https", false), "https://api.binance.com", "REST base URL (exchange metadata, trade backfill).")
 FH_CFG_KEY(binance, symbols, LIST, (check_binance_symbol), "", "Native Binance symbols, e.g. BTCUSDT,ETHUSDT (upper-case, no slash); required when enabled.")
 FH_CFG_KEY(binance, channels, ENUMLIST, (binance_channel), "trade", "Trade streams to subscribe: trade and/or aggTrade.")
+FH_CFG_KEY(binance, metadata_file, STRING, (check_readable_file), "", "Symbol metadata from this file (a saved exchangeInfo answer) instead of rest_url; empty: fetch it at start-up.")
+FH_CFG_KEY(binance, streams_per_connection, INT, (1, 1024), "200", "Most streams (symbols x channels) per connection; more symbols open more connections (Binance allows 1024; the URL must stay under 8 KiB).")
+FH_CFG_KEY(binance, microseconds, BOOL, (), "true", "Ask for microsecond times (timeUnit=MICROSECOND); false: millisecond times.")
+FH_CFG_KEY(binance, lifetime_ms, MS, (0, 86400000), "84600000", "Replace a connection at this age, make-before-break, before Binance cuts it at 24 h; 0: never.")
+FH_CFG_KEY(binance, lifetime_jitter_ms, MS, (0, 86400000), "600000", "Replace connections up to this much earlier, at random, so they do not all rotate at once.")
+FH_CFG_KEY(binance, rotation_timeout_ms, MS, (100, 3600000), "60000", "Longest overlap of a connection and its replacement; then the old one is closed regardless.")
+FH_CFG_KEY(binance, connect_budget, INT, (1, 100000), "300", "Most connection attempts per connect_budget_window_ms (Binance: 300 per 5 minutes per IP).")
+FH_CFG_KEY(binance, connect_budget_window_ms, MS, (1000, 86400000), "300000", "Window of the connection budget.")
 FH_CFG_SECTION_END(binance)
 
 FH_CFG_SECTION_BEGIN(kraken, "the Kraken venue and the connection engine (src/venue, src/feed, src/net), with the connection-engine work", "Kraken spot.")
@@ -97,7 +109,39 @@ FH_CFG_KEY(kraken, enabled, BOOL, (), "true", "Subscribe to Kraken spot trades."
 FH_CFG_KEY(kraken, url, URL, ("ws|wss", false), "wss://ws.kraken.com/v2", "WebSocket URL; a path ending in /v2 selects protocol v2, any other path v1.")
 FH_CFG_KEY(kraken, rest_url, URL, ("http|https", false), "https://api.kraken.com", "REST base URL (asset pairs, trade backfill).")
 FH_CFG_KEY(kraken, symbols, LIST, (check_kraken_symbol), "", "Native Kraken pairs for the protocol in use: BTC/USD on v2, XBT/USD on v1; required when enabled.")
+FH_CFG_KEY(kraken, metadata_file, STRING, (check_readable_file), "", "Symbol metadata from this file (a saved AssetPairs answer) instead of rest_url; empty: fetch it at start-up.")
+FH_CFG_KEY(kraken, symbols_per_connection, INT, (1, 1000), "50", "Most symbols per connection; more symbols open more connections.")
+FH_CFG_KEY(kraken, connect_budget, INT, (1, 100000), "150", "Most connection attempts per connect_budget_window_ms (Kraken: about 150 per 10 minutes per IP).")
+FH_CFG_KEY(kraken, connect_budget_window_ms, MS, (1000, 86400000), "600000", "Window of the connection budget.")
 FH_CFG_SECTION_END(kraken)
+
+FH_CFG_SECTION_BEGIN(feed, "the connection engine (src/feed, src/net), with the connection-engine work", "Connections: timeouts and liveness.")
+FH_CFG_KEY(feed, connect_timeout_ms, MS, (100, 600000), "10000", "Longest DNS lookup, and TCP connect plus TLS handshake per address.")
+FH_CFG_KEY(feed, handshake_timeout_ms, MS, (100, 600000), "10000", "Longest wait for the WebSocket upgrade answer.")
+FH_CFG_KEY(feed, subscribe_timeout_ms, MS, (100, 600000), "10000", "Longest wait for every subscription to be acknowledged (Kraken).")
+FH_CFG_KEY(feed, ping_interval_ms, MS, (0, 3600000), "10000", "Send a ping after this long without receiving anything (WebSocket ping on Binance, application ping on Kraken); 0: never.")
+FH_CFG_KEY(feed, pong_timeout_ms, MS, (100, 600000), "10000", "Reconnect when a ping is not answered within this time.")
+FH_CFG_KEY(feed, watchdog_ms, MS, (100, 3600000), "30000", "Reconnect a connection that received nothing at all (no trade, heartbeat, ping or pong) for this long.")
+FH_CFG_KEY(feed, max_message_bytes, SIZE, (4096, 67108864), "1048576", "Largest WebSocket message accepted; a larger one closes the connection (1009).")
+FH_CFG_KEY(feed, gap_list_size, INT, (1, 1000000), "4096", "Trade-id gaps kept in memory for backfill; the oldest are dropped (and counted) beyond it.")
+FH_CFG_SECTION_END(feed)
+
+FH_CFG_SECTION_BEGIN(reconnect, "the connection engine (src/feed), with the connection-engine work", "Reconnect policy: backoff and circuit breaker.")
+FH_CFG_KEY(reconnect, base_ms, MS, (1, 600000), "200", "Ceiling of the first reconnect delay; doubles per failed attempt (full jitter: the delay is uniform below the ceiling).")
+FH_CFG_KEY(reconnect, max_ms, MS, (1, 3600000), "30000", "Cap of the reconnect delay ceiling.")
+FH_CFG_KEY(reconnect, stable_ms, MS, (0, 86400000), "60000", "A connection that streamed this long resets the backoff.")
+FH_CFG_KEY(reconnect, throttled_ms, MS, (0, 3600000), "60000", "Least delay after the exchange refused a handshake with HTTP 429, 403 or 418.")
+FH_CFG_KEY(reconnect, maintenance_ms, MS, (0, 3600000), "5000", "Least delay between attempts while or after the exchange reports maintenance.")
+FH_CFG_KEY(reconnect, breaker_failures, INT, (1, 1000000), "10", "Consecutive failed attempts of a venue that open its circuit breaker.")
+FH_CFG_KEY(reconnect, breaker_open_ms, MS, (1, 3600000), "30000", "How long an open breaker blocks attempts before one probe is allowed.")
+FH_CFG_SECTION_END(reconnect)
+
+FH_CFG_SECTION_BEGIN(record, "the connection engine's recorder (src/feed/record.c), with the connection-engine work", "Recording of raw exchange messages.")
+FH_CFG_KEY(record, dir, STRING, (NULL), "", "Directory for recordings of every raw message (NDJSON, readable by feedhandler replay); empty: no recording.")
+FH_CFG_KEY(record, max_file_bytes, SIZE, (4096, 1099511627776), "268435456", "A recording file is closed, at a line boundary, once it would grow beyond this.")
+FH_CFG_KEY(record, max_files, INT, (1, 1000000), "16", "Recording files kept in the directory; the oldest are deleted.")
+FH_CFG_KEY(record, buffer_bytes, SIZE, (65536, 1073741824), "8388608", "Memory buffer of the recorder; when it is full messages are not recorded (counted), the feed never waits.")
+FH_CFG_SECTION_END(record)
 
 FH_CFG_SECTION_BEGIN(tls, "TLS client connections (src/net), with the connection-engine work", "TLS to the exchanges.")
 FH_CFG_KEY(tls, ca_file, STRING, (check_readable_file), "", "PEM file of CA certificates to trust; empty: the system store.")
@@ -110,7 +154,19 @@ FH_CFG_SECTION_END(metrics)
 
 FH_CFG_SECTION_BEGIN(schema_registry, "the Kafka sink's Avro framing (src/sink), with the sink work", "Confluent Schema Registry.")
 FH_CFG_KEY(schema_registry, url, URL, ("http|https", true), "", "Schema Registry base URL; empty: none (Avro single-object encoding).")
+FH_CFG_KEY(schema_registry, timeout_ms, MS, (100, 600000), "5000", "Longest wait for each registry request at start-up (connection included).")
 FH_CFG_SECTION_END(schema_registry)
+
+FH_CFG_SECTION_BEGIN(spool, "the Kafka sink's disk spool (src/sink/spool.c), with the sink work", "Disk spool of the Kafka sink: records the broker cannot take now.")
+FH_CFG_KEY(spool, dir, STRING, (NULL), "", "Spool directory (created if missing; one process at a time); empty: no spool: a full producer queue pushes back on the feeds and a failed delivery is lost.")
+FH_CFG_KEY(spool, max_bytes, SIZE, (1048576, 1099511627776), "1073741824", "Disk budget; when it is used up the sink pushes back on the feeds (records coming back from the producer may exceed it by the producer's queue size).")
+FH_CFG_KEY(spool, segment_bytes, SIZE, (65536, 1073741824), "16777216", "Size at which a spool segment file is closed; finished segments are deleted whole.")
+FH_CFG_KEY(spool, fsync, ENUM, (enum fh_config_spool_fsync, spool_fsync), "batch", "When spooled data is made durable: batch (after every write batch), interval (every fsync_interval_ms) or off (survives a process crash, not a power loss).")
+FH_CFG_KEY(spool, fsync_interval_ms, MS, (1, 600000), "1000", "Period of fsync for spool.fsync=interval.")
+FH_CFG_KEY(spool, queue_bytes, SIZE, (4194304, 1073741824), "8388608", "Memory between the engine and the spool writer thread; when it is full the sink pushes back on the feeds.")
+FH_CFG_KEY(spool, inflight_max, INT, (1, 10000000), "10000", "Most spooled records handed to the producer at once while draining; a crash while draining delivers at most inflight_max + 2048 records twice.")
+FH_CFG_KEY(spool, spill_after_ms, MS, (100, 3600000), "3000", "When records wait in the producer and no delivery report came for this long, they are moved to the spool and new records follow them there.")
+FH_CFG_SECTION_END(spool)
 
 FH_CFG_PASSTHROUGH(kafka, "the Kafka sink (src/sink), with the sink work", "librdkafka producer properties, passed verbatim and checked by librdkafka.")
 /* clang-format on */

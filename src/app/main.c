@@ -17,9 +17,8 @@ struct command {
 
 static const struct command commands[] = {
     {"run", fh_cmd_run, "[run] -c FILE [--set section.key=value]...",
-     "load and check the configuration, then run the daemon (the default command;\n"
-     "                for now it logs the settings and exits: the daemon's run mode arrives\n"
-     "                with the connection engine)"},
+     "load and check the configuration, then run the daemon until SIGTERM/SIGINT\n"
+     "                (the default command)"},
     {"check-config", fh_cmd_check_config, "check-config -c FILE [--set section.key=value]...",
      "check the configuration and print every error, or \"configuration OK\""},
     {"config-keys", fh_cmd_config_keys, "config-keys",

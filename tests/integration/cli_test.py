@@ -7,9 +7,13 @@ environment is cleared of FEEDHANDLER_* variables first, so that the caller's ca
 the outcome (one case sets its own).
 """
 import os
+import select
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 BIN, VERSION, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 SRC = os.environ["FH_SOURCE_DIR"]
@@ -130,20 +134,58 @@ def case_check_errors():
                       "No such file or directory\n", "a missing file is one clear error", out, err)
 
 
+def offline_sets():
+    """--set flags that make the shipped configuration run offline: symbol metadata from the
+    test fixtures, exchange URLs at a closed local port (connections fail and are retried)."""
+    data = os.path.join(SRC, "tests", "data")
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    sets = {"binance.metadata_file": os.path.join(data, "binance_exchangeinfo.json"),
+            "kraken.metadata_file": os.path.join(data, "kraken_assetpairs.json"),
+            "binance.url": "ws://127.0.0.1:9", "kraken.url": "ws://127.0.0.1:9/v2",
+            "metrics.listen": "127.0.0.1:%d" % port}
+    return [a for k, v in sets.items() for a in ("--set", "%s=%s" % (k, v))]
+
+
+def run_until(args, needle, timeout=30):
+    """Starts feedhandler, waits for needle on stderr, sends SIGTERM; returns (rc, err)."""
+    p = subprocess.Popen([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=BASE_ENV)
+    err = b""
+    end = time.monotonic() + timeout
+    os.set_blocking(p.stderr.fileno(), False)
+    while needle.encode() not in err and time.monotonic() < end and p.poll() is None:
+        select.select([p.stderr], [], [], 0.1)
+        err += p.stderr.read() or b""
+    p.send_signal(signal.SIGTERM)
+    out, rest = p.communicate(timeout=60)
+    return p.returncode, out.decode(), (err + rest).decode()
+
+
 def case_run():
-    for args in (["-c", SHIPPED], ["run", "-c", SHIPPED]):
-        rc, out, err = run(*args)
-        expect(rc == 0, f"{args} exits 0 (got {rc})", out, err)
-        expect("the daemon's run mode arrives with the connection engine" in err,
-               "run mode says honestly that it does not run yet", out, err)
+    # Run mode runs the daemon until SIGTERM/SIGINT: here offline (see offline_sets), where
+    # every connection attempt fails and is retried, and SIGTERM still ends it with 0.
+    sets = offline_sets()
+    for args in (["-c", SHIPPED, *sets], ["run", "-c", SHIPPED, *sets]):
+        rc, out, err = run_until(args, 'msg="running"')
+        expect(rc == 0, f"{args} exits 0 on SIGTERM (got {rc})", out, err)
         expect("key=binance.symbols value=\"BTCUSDT,ETHUSDT\"" in err,
                "run mode logs the effective settings", out, err)
+        expect('msg="symbol metadata loaded" venue=binance source="file ' in err,
+               "run mode says where the symbol metadata came from", out, err)
+        expect('msg="signal received: shutting down"' in err and 'msg="exiting" status=0' in err,
+               "a clean shutdown is logged", out, err)
         expect("level=error" not in err, "no error lines", out, err)
     rc, out, err = run("-c", SHIPPED, "--set", "log.level=bogus")
     expect(rc == 2 and err.startswith("--set:log.level: invalid value"),
            "run mode with a bad config exits 2 with the error", out, err)
-    rc, out, err = run("-c", SHIPPED, "--set", "log.level=error")
+    rc, out, err = run_until(["-c", SHIPPED, *sets, "--set", "log.level=error"], "never", 2)
     expect(rc == 0 and "key=" not in err, "log.level=error silences the info lines", out, err)
+    rc, out, err = run("-c", SHIPPED, *sets, "--set", "binance.symbols=BTCUSDT,NOSUCHPAIR")
+    expect(rc == 2 and "NOSUCHPAIR is not listed" in err,
+           "a symbol the exchange does not list stops start-up with exit 2", out, err)
 
 
 def case_config_keys():

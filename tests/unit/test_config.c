@@ -183,13 +183,69 @@ static void test_key_names_are_the_contract(void **state)
     (void)state;
     /* Later work and tests rely on these exact names. */
     static const char *const names[][2] = {
-        {"log", "level"},           {"sink", "type"},        {"sink", "format"},
-        {"sink", "path"},           {"sink", "topic"},       {"sink", "flush_timeout_ms"},
-        {"binance", "enabled"},     {"binance", "url"},      {"binance", "rest_url"},
-        {"binance", "symbols"},     {"binance", "channels"}, {"kraken", "enabled"},
-        {"kraken", "url"},          {"kraken", "rest_url"},  {"kraken", "symbols"},
-        {"tls", "ca_file"},         {"tls", "verify"},       {"metrics", "listen"},
+        {"log", "level"},
+        {"sink", "type"},
+        {"sink", "format"},
+        {"sink", "path"},
+        {"sink", "topic"},
+        {"sink", "flush_timeout_ms"},
+        {"binance", "enabled"},
+        {"binance", "url"},
+        {"binance", "rest_url"},
+        {"binance", "symbols"},
+        {"binance", "channels"},
+        {"kraken", "enabled"},
+        {"kraken", "url"},
+        {"kraken", "rest_url"},
+        {"kraken", "symbols"},
+        {"tls", "ca_file"},
+        {"tls", "verify"},
+        {"metrics", "listen"},
         {"schema_registry", "url"},
+        /* The connection engine's keys. */
+        {"sink", "buffer_bytes"},
+        {"binance", "metadata_file"},
+        {"binance", "streams_per_connection"},
+        {"binance", "microseconds"},
+        {"binance", "lifetime_ms"},
+        {"binance", "lifetime_jitter_ms"},
+        {"binance", "rotation_timeout_ms"},
+        {"binance", "connect_budget"},
+        {"binance", "connect_budget_window_ms"},
+        {"kraken", "metadata_file"},
+        {"kraken", "symbols_per_connection"},
+        {"kraken", "connect_budget"},
+        {"kraken", "connect_budget_window_ms"},
+        {"feed", "connect_timeout_ms"},
+        {"feed", "handshake_timeout_ms"},
+        {"feed", "subscribe_timeout_ms"},
+        {"feed", "ping_interval_ms"},
+        {"feed", "pong_timeout_ms"},
+        {"feed", "watchdog_ms"},
+        {"feed", "max_message_bytes"},
+        {"feed", "gap_list_size"},
+        {"reconnect", "base_ms"},
+        {"reconnect", "max_ms"},
+        {"reconnect", "stable_ms"},
+        {"reconnect", "throttled_ms"},
+        {"reconnect", "maintenance_ms"},
+        {"reconnect", "breaker_failures"},
+        {"reconnect", "breaker_open_ms"},
+        {"record", "dir"},
+        {"record", "max_file_bytes"},
+        {"record", "max_files"},
+        {"record", "buffer_bytes"},
+        /* The Kafka sink's keys. */
+        {"sink", "topic_per_venue"},
+        {"schema_registry", "timeout_ms"},
+        {"spool", "dir"},
+        {"spool", "max_bytes"},
+        {"spool", "segment_bytes"},
+        {"spool", "fsync"},
+        {"spool", "fsync_interval_ms"},
+        {"spool", "queue_bytes"},
+        {"spool", "inflight_max"},
+        {"spool", "spill_after_ms"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         key_id(names[i][0], names[i][1]);
@@ -473,7 +529,7 @@ static void test_unknown_section_and_key(void **state)
              "[Sink]\n");
     assert_error(&e, "t.ini:3: unknown section [bogus] (known sections: log, sink, binance,");
     assert_error(&e, "t.ini:7: unknown key \"sybmols\" in [binance] (known keys: enabled, url, "
-                     "rest_url, symbols, channels)");
+                     "rest_url, symbols, channels, metadata_file,");
     assert_error(&e, "t.ini:8: unknown section [Sink]");
     /* The keys of an unknown section are not reported one by one. */
     assert_error_count(&e, 3);
