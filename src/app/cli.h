@@ -12,7 +12,8 @@
 #ifndef FH_APP_CLI_H
 #define FH_APP_CLI_H
 
-enum { FH_EXIT_OK = 0, FH_EXIT_RUNTIME = 1, FH_EXIT_USAGE = 2 };
+/* 3: the Schema Registry is unreachable or refuses our schema (enum fh_sink_start). */
+enum { FH_EXIT_OK = 0, FH_EXIT_RUNTIME = 1, FH_EXIT_USAGE = 2, FH_EXIT_REGISTRY = 3 };
 
 /* feedhandler [run] -c FILE [--set section.key=value]... */
 int fh_cmd_run(int argc, char **argv);
@@ -20,5 +21,7 @@ int fh_cmd_run(int argc, char **argv);
 int fh_cmd_check_config(int argc, char **argv);
 /* feedhandler config-keys: the key table as Markdown (docs/CONFIG.md holds a copy). */
 int fh_cmd_config_keys(int argc, char **argv);
+/* feedhandler replay --venue V --input FILE --metadata FILE [...]: reprocess recordings. */
+int fh_cmd_replay(int argc, char **argv);
 
 #endif

@@ -23,6 +23,12 @@ static const struct command commands[] = {
      "check the configuration and print every error, or \"configuration OK\""},
     {"config-keys", fh_cmd_config_keys, "config-keys",
      "print the table of configuration keys (Markdown, as in docs/CONFIG.md)"},
+    {"replay", fh_cmd_replay,
+     "replay --venue binance|kraken-v1|kraken-v2 --input FILE --metadata FILE [--rest]\n"
+     "                   [--symbol SYM] [--time-us] [--strict] [-c FILE [--set ...]]",
+     "parse recorded messages (raw lines or [record] files) or a REST response through\n"
+     "                the venue parsers and write the trades (source REPLAY) to the sink;\n"
+     "                summary on stderr; --strict exits 1 on any rejected message"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -48,7 +54,8 @@ static void usage(FILE *f)
                "\nexit status:\n"
                "  0  success\n"
                "  1  runtime failure\n"
-               "  2  usage error or invalid configuration\n");
+               "  2  usage error or invalid configuration (unknown symbols included)\n"
+               "  3  Schema Registry unreachable, or it refused the schema as incompatible\n");
 }
 
 int main(int argc, char **argv)
