@@ -20,6 +20,9 @@
 
 #define JSMN_HEADER
 #define JSMN_STRICT
+/* Parent links make jsmn find a closing bracket's container in O(1) instead of searching
+ * backwards through every token: linear time for large documents (exchangeInfo). */
+#define JSMN_PARENT_LINKS
 #include <jsmn.h>
 
 #include "core/buf.h"
@@ -119,7 +122,8 @@ int fh_json_bool(const struct fh_json *j, int i, bool *out);
  * FH_EINVAL (wrong token type) or an fh_decimal_err. */
 int fh_json_decimal(const struct fh_json *j, int i, unsigned flags, fh_decimal *out);
 
-/* Strict UTF-8 check of s[0..n) (also usable on whole frames). */
+/* Strict UTF-8 check of s[0..n): fh_utf8_check from core/utf8.h, kept under this name for
+ * the venue code. */
 bool fh_utf8_valid(const char *s, size_t n);
 
 #endif
