@@ -377,8 +377,14 @@ int fh_run_daemon(const struct fh_config *cfg)
     }
     if (a.sink != NULL) {
         int64_t t0 = fh_clock_monotonic_ns();
+        uint64_t failed_before = __atomic_load_n(&a.sink->stats.failed, __ATOMIC_RELAXED);
         int rc = fh_sink_flush(a.sink, cfg->sink.flush_timeout_ms);
-        if (rc != 0) {
+        if (rc == FH_SINK_FLUSH_KEPT &&
+            __atomic_load_n(&a.sink->stats.failed, __ATOMIC_RELAXED) == failed_before) {
+            /* Not delivered in time, but durable in the spool: the next start drains it. */
+            log_warn("sink flush incomplete; the rest is kept in the spool", "timeout_ms=%lld",
+                     (long long)cfg->sink.flush_timeout_ms);
+        } else if (rc != 0) {
             log_error("sink flush incomplete", "error=\"%s\" timeout_ms=%lld", fh_strerror(rc),
                       (long long)cfg->sink.flush_timeout_ms);
             if (exit_code == FH_EXIT_OK)

@@ -211,6 +211,8 @@ int fh_sink_register_kafka_metrics(struct fh_metrics *m, const struct fh_sink *s
          &sp->recovered, false},
         {"feedhandler_spool_truncated_segments_total",
          "Spool segments cut at a torn or corrupt record.", &sp->truncated_segments, false},
+        {"feedhandler_spool_truncated_bytes_total",
+         "Bytes dropped by cutting torn or corrupt spool tails.", &sp->truncated_bytes, false},
         {"feedhandler_spool_corrupt_records_total", "Spooled records unreadable (lost).",
          &sp->corrupt_records, false},
         {"feedhandler_spool_bytes", "Bytes in spool segment files.", &sp->disk_bytes, true},

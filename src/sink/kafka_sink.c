@@ -760,15 +760,16 @@ static int kafka_flush(struct fh_sink *base, int64_t timeout_ms)
         int64_t sync_ms = (deadline - fh_clock_monotonic_ns()) / 1000000;
         if (fh_spool_sync(ks->spool, sync_ms < 5000 ? 5000 : sync_ms) != 0)
             rc = -ETIMEDOUT;
-        if (!fh_spool_empty(ks->spool))
-            rc = -ETIMEDOUT;
+        else if (!fh_spool_empty(ks->spool))
+            rc = FH_SINK_FLUSH_KEPT; /* durable on disk: the next run drains it */
     }
     publish_gauges(ks);
     const struct fh_spool_stats *ss = ks->spool ? fh_spool_stats(ks->spool) : NULL;
     log_info("kafka: flushed",
              "delivered_all=%s left_at_deadline=%" PRIu64 " spool_pending=%" PRIu64
              " lost=%" PRIu64,
-             rc == 0 ? "yes" : "no", left, ss ? __atomic_load_n(&ss->pending, __ATOMIC_RELAXED) : 0,
+             rc == 0 ? "yes" : (rc == FH_SINK_FLUSH_KEPT ? "no, rest spooled" : "no"), left,
+             ss ? __atomic_load_n(&ss->pending, __ATOMIC_RELAXED) : 0,
              __atomic_load_n(&base->stats.failed, __ATOMIC_RELAXED));
     return rc;
 }

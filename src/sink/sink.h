@@ -69,9 +69,14 @@ static inline void fh_sink_poll(struct fh_sink *s)
     s->ops->poll(s);
 }
 
+/* fh_sink_flush result: not everything was delivered in time, but all of the rest is kept
+ * durably (the Kafka sink's disk spool) and a later run delivers it. Nothing is lost. */
+#define FH_SINK_FLUSH_KEPT 1
+
 /* Waits up to timeout_ms for everything queued to be delivered. Returns 0 when all is
- * delivered, -ETIMEDOUT when time ran out (what is left is then the sink's to report: counted
- * as failed, or kept durable by a spool), or another negative error. Blocks: shutdown only. */
+ * delivered, FH_SINK_FLUSH_KEPT when the rest is durable on disk, -ETIMEDOUT when time ran out
+ * with records only in memory (the sink counts them as failed when freed), or another
+ * negative error. Blocks: shutdown only. */
 static inline int fh_sink_flush(struct fh_sink *s, int64_t timeout_ms)
 {
     return s->ops->flush(s, timeout_ms);

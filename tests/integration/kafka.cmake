@@ -1,27 +1,37 @@
-# The Kafka sink end to end (src/sink): tests/tools/sinkdrive (the daemon's sink factory fed
-# with synthetic trades) -> tests/tools/mockbroker (librdkafka's mock cluster) -> kcat and
-# python3-confluent-kafka + python3-avro, with tests/tools/registry_standin.py as the Schema
-# Registry. tests/integration/kafka_test.py holds the cases; `--producer daemon` runs the
-# same cases through feedsim -> feedhandler once the engine produces to Kafka.
-# Only the outage case takes long (its 60 s outage is the requirement); the others are short.
+# The Kafka sink end to end, with tests/tools/mockbroker (librdkafka's mock cluster) as the
+# brokers, tests/tools/registry_standin.py as the Schema Registry, and consumers we did not
+# write (kcat, python3-confluent-kafka + python3-avro) reading the topic back.
+# tests/integration/kafka_test.py holds the cases; each runs with one of two producers:
+#   daemon: feedsim -> feedhandler (the real daemon, [sink] type = kafka) -> mockbroker;
+#           the truth is feedsim's truth log. These are the issue's end-to-end tests.
+#   driver: tests/tools/sinkdrive (the daemon's sink factory fed with deterministic synthetic
+#           trades); exact counts against its own truth, and a pause the live feed lacks.
+# The daemon runs every case; the driver runs the cases whose exact counts add something.
+# Only the outage case takes long (its 60 s outage is the requirement).
 set(FH_KAFKA_CASES
-    "readback\;180"
-    "readback_variants\;180"
-    "outage\;420"
-    "slow_broker\;300"
-    "kill9\;300"
-    "torn_segment\;180"
-    "sigterm\;180")
+    "daemon\;readback\;180"
+    "daemon\;readback_variants\;180"
+    "daemon\;outage\;420"
+    "daemon\;slow_broker\;300"
+    "daemon\;kill9\;300"
+    "daemon\;torn_segment\;180"
+    "daemon\;sigterm\;180"
+    "driver\;readback\;180"
+    "driver\;kill9\;300"
+    "driver\;torn_segment\;180")
 foreach(item ${FH_KAFKA_CASES})
-  list(GET item 0 case)
-  list(GET item 1 timeout)
-  add_test(NAME integration.kafka.${case}
-           COMMAND ${FH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/kafka_test.py ${case})
-  set_tests_properties(integration.kafka.${case} PROPERTIES ENVIRONMENT "${FH_TEST_ENV}"
-                       LABELS "integration;kafka" TIMEOUT ${timeout})
+  list(GET item 0 producer)
+  list(GET item 1 case)
+  list(GET item 2 timeout)
+  add_test(NAME integration.kafka.${producer}.${case}
+           COMMAND ${FH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/kafka_test.py --producer ${producer}
+                   ${case})
+  set_tests_properties(integration.kafka.${producer}.${case} PROPERTIES
+                       ENVIRONMENT "${FH_TEST_ENV}" LABELS "integration;kafka"
+                       TIMEOUT ${timeout})
 endforeach()
-add_test(NAME integration.kafka.registry
-         COMMAND ${FH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/kafka_test.py registry_incompatible
-                 registry_unreachable registry_existing)
-set_tests_properties(integration.kafka.registry PROPERTIES ENVIRONMENT "${FH_TEST_ENV}"
+add_test(NAME integration.kafka.daemon.registry
+         COMMAND ${FH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/kafka_test.py --producer daemon
+                 registry_incompatible registry_unreachable registry_existing)
+set_tests_properties(integration.kafka.daemon.registry PROPERTIES ENVIRONMENT "${FH_TEST_ENV}"
                      LABELS "integration;kafka" TIMEOUT 120)

@@ -645,7 +645,8 @@ class DaemonProducer(DriverProducer):
                       "queued_bytes": g("feedhandler_spool_queued_bytes"),
                       "recovered": g("feedhandler_spool_recovered_total"),
                       "recovered_suspect": g("feedhandler_kafka_duplicates_suspected_total"),
-                      "truncated_segments": g("feedhandler_spool_truncated_segments_total")},
+                      "truncated_segments": g("feedhandler_spool_truncated_segments_total"),
+                      "truncated_bytes": g("feedhandler_spool_truncated_bytes_total")},
         }
         return self.last_stats
 

@@ -295,13 +295,36 @@ def test_torn_segment():
             p.start(drain_only=True, wait_drained=120, count=0, start=count)
             st2 = run_to_end(p, 300)
             log = p.log_text()
+            if not driver():
+                truth = p.truth()  # the daemon's feed went on: feedsim's whole truth log
         assert "torn or corrupt tail truncated" in log, log[-3000:]
         s = st2["spool"]
         assert s["truncated_segments"] == 1 and s["truncated_bytes"] == 58, s
-        assert s["recovered"] == st["accepted"] and s["pending"] == 0, s
+        # The driver's last counters are final; the daemon's are its last /metrics scrape,
+        # which may precede the last few trades it took before SIGTERM.
+        if driver():
+            assert s["recovered"] == st["accepted"] and s["pending"] == 0, s
+        else:
+            assert s["recovered"] >= st["accepted"] and s["pending"] == 0, s
         assert not os.path.exists(last) or os.path.getsize(last) == size
         rep, dec, records = read_back(b, [TOPIC], truth, reg, kcat=False)
-        expect_clean(rep, count)
+        if driver():
+            expect_clean(rep, count)
+        else:
+            # The live feed went on while the handler was down between its two runs: per key,
+            # exactly one run of consecutive trade ids may be missing (the exchange moved on
+            # without us; the engine reports it as a gap). Anything else missing would be a
+            # spooled record lost to the torn tail.
+            assert not rep.errors and rep.duplicates == 0, rep.summary()
+            by_key = {}
+            for venue, sym, tid in rep.missing:
+                by_key.setdefault((venue, sym), []).append(tid)
+            for k, ids in by_key.items():
+                ids.sort()
+                assert ids[-1] - ids[0] + 1 == len(ids), "%s: missing ids not one run: %r" % (
+                    k, ids[:20])
+            print("torn_segment: %s; missing only the restart gap (%d keys)" %
+                  (rep.summary(), len(by_key)))
         b.stop()
 
 

@@ -538,8 +538,10 @@ int main(int argc, char **argv)
     bool fatal = fh_sink_is_fatal(r.sink);
     write_stats(stats_path, &r);
     log_info("sinkdrive done", "flush=%s failed=%llu generated=%llu",
-             frc == 0 ? "complete" : fh_strerror(frc), (unsigned long long)failed,
-             (unsigned long long)r.generated);
+             frc == 0                    ? "complete"
+             : frc == FH_SINK_FLUSH_KEPT ? "rest kept in the spool"
+                                         : fh_strerror(frc),
+             (unsigned long long)failed, (unsigned long long)r.generated);
     fh_sink_free(r.sink);
     if (tr->fd >= 0)
         close(tr->fd);
