@@ -1,13 +1,13 @@
 /*
- * metadata.c - symbol metadata from a file or over REST (libcurl easy, blocking, start-up
- * only; see metadata.h).
+ * metadata.c - symbol metadata from a file or over REST (net/http_client.h: blocking,
+ * start-up only; see metadata.h).
  */
 #include "feed/metadata.h"
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "net/http_client.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,43 +45,19 @@ static int read_file(const char *path, struct fh_buf *out, char *err, size_t err
     return rc;
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-    struct fh_buf *b = ctx;
-    return fh_buf_append(b, p, size * n) == 0 ? size * n : 0;
-}
-
 static int fetch(const char *url, const struct fh_metadata_source *src, struct fh_buf *out,
                  char *err, size_t errlen)
 {
-    CURL *c = curl_easy_init();
-    if (c == NULL) {
-        snprintf(err, errlen, "cannot initialise libcurl");
-        return FH_ENOMEM;
-    }
-    char cerr[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, src->timeout_ms > 0 ? src->timeout_ms : 30000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "feedhandler/" FH_VERSION);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""); /* gzip: exchangeInfo is large */
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    if (src->ca_file != NULL && src->ca_file[0] != '\0')
-        curl_easy_setopt(c, CURLOPT_CAINFO, src->ca_file);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, src->verify ? 1L : 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, src->verify ? 2L : 0L);
-    CURLcode rc = curl_easy_perform(c);
+    struct fh_http_request rq = {.method = "GET",
+                                 .url = url,
+                                 .timeout_ms = src->timeout_ms,
+                                 .ca_file = src->ca_file,
+                                 .insecure = !src->verify,
+                                 .max_body = FH_METADATA_MAX};
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK) {
-        snprintf(err, errlen, "GET %s failed: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
-        return FH_EIO;
-    }
+    int rc = fh_http_fetch(&rq, &status, out, err, errlen);
+    if (rc != 0)
+        return rc;
     if (status != 200) {
         size_t n = out->len < 200 ? out->len : 200;
         snprintf(err, errlen, "GET %s answered HTTP %ld: %.*s", url, status, (int)n,

@@ -1,32 +1,23 @@
 /*
  * registry.c - Confluent Schema Registry client (start-up only; see registry.h).
  *
- * libcurl's easy interface, one request at a time: these calls happen before the engine
- * runs, so blocking is fine and keeps the code short. Replies are read into a bounded
+ * One blocking request at a time through net/http_client.h: these calls happen before the
+ * engine runs, so blocking is fine and keeps the code short. Replies are read into a bounded
  * buffer and parsed with the project's strict JSON layer.
  */
 #include "sink/registry.h"
 
 #include "core/err.h"
 #include "core/log.h"
+#include "net/http_client.h"
 #include "venue/json.h"
 
-#include <curl/curl.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_REPLY (1024 * 1024)
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 size_t fh_registry_json_string(const char *s, size_t n, char *out, size_t cap)
 {
@@ -71,30 +62,6 @@ size_t fh_registry_json_string(const char *s, size_t n, char *out, size_t cap)
     return o;
 }
 
-struct reply {
-    char *data;
-    size_t len;
-    bool too_big;
-};
-
-static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
-{
-    struct reply *r = arg;
-    size_t n = size * nmemb;
-    if (r->len + n > MAX_REPLY) {
-        r->too_big = true;
-        return 0;
-    }
-    char *d = realloc(r->data, r->len + n + 1);
-    if (d == NULL)
-        return 0;
-    memcpy(d + r->len, p, n);
-    r->data = d;
-    r->len += n;
-    r->data[r->len] = '\0';
-    return n;
-}
-
 /* The parts of a registry reply we use. */
 struct answer {
     long status;
@@ -104,7 +71,7 @@ struct answer {
     char message[256];
 };
 
-static void parse_answer(const struct reply *r, struct answer *a)
+static void parse_answer(const struct fh_buf *r, struct answer *a)
 {
     a->id = -1;
     a->code = -1;
@@ -148,51 +115,22 @@ static int post(const struct fh_registry_config *cfg, const char *path, const ch
         snprintf(err, errlen, "registry URL too long");
         return FH_EINVAL;
     }
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) {
-        snprintf(err, errlen, "cannot initialise libcurl: %s", curl_easy_strerror(curl_init_rc));
-        return FH_EIO;
-    }
-    CURL *c = curl_easy_init();
-    if (c == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return FH_ENOMEM;
-    }
-    struct reply r = {0};
-    char curl_err[CURL_ERROR_SIZE] = "";
-    struct curl_slist *h =
-        curl_slist_append(NULL, "Content-Type: application/vnd.schemaregistry.v1+json");
-    struct curl_slist *h2 =
-        h ? curl_slist_append(h, "Accept: application/vnd.schemaregistry.v1+json, application/json")
-          : NULL;
-    if (h2 != NULL)
-        h = h2;
-    long timeout = cfg->timeout_ms > 0 ? (long)cfg->timeout_ms : 5000;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "feedhandler/" FH_VERSION);
-    CURLcode rc = curl_easy_perform(c);
-    int ret = 0;
-    if (rc != CURLE_OK) {
-        snprintf(err, errlen, "%s", curl_err[0] ? curl_err : curl_easy_strerror(rc));
-        if (r.too_big)
-            snprintf(err, errlen, "reply larger than %d bytes", MAX_REPLY);
-        ret = FH_EIO;
-    } else {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
+    static const char *const headers[] = {
+        "Content-Type: application/vnd.schemaregistry.v1+json",
+        "Accept: application/vnd.schemaregistry.v1+json, application/json"};
+    struct fh_http_request rq = {.method = "POST",
+                                 .url = url,
+                                 .body = body,
+                                 .headers = headers,
+                                 .n_headers = 2,
+                                 .timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000,
+                                 .max_body = MAX_REPLY};
+    struct fh_buf r;
+    fh_buf_init(&r, MAX_REPLY);
+    int ret = fh_http_fetch(&rq, &a->status, &r, err, errlen);
+    if (ret == 0)
         parse_answer(&r, a);
-    }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    free(r.data);
+    fh_buf_release(&r);
     return ret;
 }
 
