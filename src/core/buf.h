@@ -105,4 +105,22 @@ static inline bool fh_str_eq_c(struct fh_str a, const char *s)
     return fh_str_eq(a, fh_str_c(s));
 }
 
+/* ASCII case-insensitive equality with a C string (HTTP header names, tokens). */
+static inline bool fh_str_ieq_c(struct fh_str a, const char *s)
+{
+    size_t n = strlen(s);
+    if (a.n != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char x = a.p[i], y = s[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (char)(y - 'A' + 'a');
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
 #endif

@@ -33,23 +33,6 @@ static bool is_value_char(unsigned char c)
     return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
-static char lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool ieq(struct fh_str a, const char *b)
-{
-    size_t n = strlen(b);
-    if (a.n != n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (lower(a.p[i]) != lower(b[i]))
-            return false;
-    }
-    return true;
-}
-
 /* Parses the request line in [p, end) (without CRLF) into req. Returns 0 or an error. */
 static int parse_request_line(const char *p, const char *end, struct fh_http_req *req)
 {
@@ -222,13 +205,13 @@ int fh_http_parse_request(const char *buf, size_t len, struct fh_http_req *req)
         if (rc != 0)
             return rc;
         req->n_headers++;
-        if (ieq(h->name, "Content-Length")) {
+        if (fh_str_ieq_c(h->name, "Content-Length")) {
             int64_t n;
             if (parse_content_length(h->value, &n) != 0 ||
                 (req->content_length >= 0 && req->content_length != n))
                 return FH_ERANGE;
             req->content_length = n;
-        } else if (ieq(h->name, "Transfer-Encoding")) {
+        } else if (fh_str_ieq_c(h->name, "Transfer-Encoding")) {
             req->chunked = true;
         }
         p = eol + 2;
@@ -240,7 +223,7 @@ int fh_http_parse_request(const char *buf, size_t len, struct fh_http_req *req)
 const struct fh_str *fh_http_header(const struct fh_http_req *req, const char *name)
 {
     for (size_t i = 0; i < req->n_headers; i++) {
-        if (ieq(req->headers[i].name, name))
+        if (fh_str_ieq_c(req->headers[i].name, name))
             return &req->headers[i].value;
     }
     return NULL;
@@ -249,7 +232,7 @@ const struct fh_str *fh_http_header(const struct fh_http_req *req, const char *n
 bool fh_http_header_has_token(const struct fh_http_req *req, const char *name, const char *token)
 {
     for (size_t i = 0; i < req->n_headers; i++) {
-        if (!ieq(req->headers[i].name, name))
+        if (!fh_str_ieq_c(req->headers[i].name, name))
             continue;
         struct fh_str v = req->headers[i].value;
         size_t k = 0;
@@ -262,7 +245,7 @@ bool fh_http_header_has_token(const struct fh_http_req *req, const char *name, c
             size_t e = k;
             while (e > s && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
                 e--;
-            if (e > s && ieq((struct fh_str){v.p + s, e - s}, token))
+            if (e > s && fh_str_ieq_c((struct fh_str){v.p + s, e - s}, token))
                 return true;
         }
     }

@@ -868,23 +868,6 @@ struct resp_header {
     struct fh_str name, value;
 };
 
-static char lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool ieq(struct fh_str a, const char *b)
-{
-    size_t n = strlen(b);
-    if (a.n != n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (lower(a.p[i]) != lower(b[i]))
-            return false;
-    }
-    return true;
-}
-
 static bool is_tchar(unsigned char c)
 {
     return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
@@ -903,7 +886,7 @@ static bool has_token(struct fh_str v, const char *token)
         size_t e = i;
         while (e > s && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
             e--;
-        if (e > s && ieq((struct fh_str){v.p + s, e - s}, token))
+        if (e > s && fh_str_ieq_c((struct fh_str){v.p + s, e - s}, token))
             return true;
     }
     return false;
@@ -912,7 +895,7 @@ static bool has_token(struct fh_str v, const char *token)
 static const struct fh_str *find_header(const struct resp_header *h, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++) {
-        if (ieq(h[i].name, name))
+        if (fh_str_ieq_c(h[i].name, name))
             return &h[i].value;
     }
     return NULL;
@@ -1497,7 +1480,7 @@ static bool valid_header(const struct fh_ws_header *h)
             return false;
     }
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
-        if (ieq(fh_str_c(h->name), reserved[i]))
+        if (fh_str_ieq_c(fh_str_c(h->name), reserved[i]))
             return false;
     }
     return true;
