@@ -16,8 +16,7 @@ static const char *kind_names[FS_F_COUNT] = {
     "omit", "refuse", "delay",  "shutdown",  "maintenance", "slow",
 };
 
-/* "250ms", "5s", "2m", "1h", "1.5" (seconds), "100us". Returns 0 or FH_EINVAL. */
-static int parse_duration(const char *s, int64_t *ns)
+int fs_parse_duration(const char *s, int64_t *ns)
 {
     char *end;
     double v = strtod(s, &end);
@@ -107,9 +106,9 @@ int fs_fault_parse(const struct fs_sim *sim, const char *spec, struct fs_fault *
             }
             rc = f->kind == FS_F_COUNT ? FH_EINVAL : 0;
         } else if (strcmp(k, "at") == 0) {
-            rc = parse_duration(v, &f->at_ns);
+            rc = fs_parse_duration(v, &f->at_ns);
         } else if (strcmp(k, "for") == 0) {
-            rc = parse_duration(v, &f->for_ns);
+            rc = fs_parse_duration(v, &f->for_ns);
         } else if (strcmp(k, "venue") == 0) {
             int ven;
             if (strcmp(v, "all") == 0)
@@ -153,7 +152,7 @@ int fs_fault_parse(const struct fs_sim *sim, const char *spec, struct fs_fault *
         } else if (strcmp(k, "reason") == 0) {
             snprintf(f->reason, sizeof(f->reason), "%s", v);
         } else if (strcmp(k, "delay") == 0 || strcmp(k, "after") == 0) {
-            rc = parse_duration(v, &f->delay_ns);
+            rc = fs_parse_duration(v, &f->delay_ns);
         } else if (strcmp(k, "bytes") == 0 || strcmp(k, "bps") == 0) {
             rc = parse_bytes(v, &f->bytes);
         } else {

@@ -344,6 +344,8 @@ struct fs_fault {
 
 /* Parses "kind=drop,venue=binance,code=1001" (',' or '&' separated). Fills errbuf on error.
  * Returns 0 or FH_EINVAL. */
+/* "250ms", "5s", "2m", "1h", "1.5" (seconds), "100us" -> ns. Returns 0 or FH_EINVAL. */
+int fs_parse_duration(const char *s, int64_t *ns);
 int fs_fault_parse(const struct fs_sim *sim, const char *spec, struct fs_fault *f, char *errbuf,
                    size_t errlen);
 /* Applies a fault now. Returns how many connections (or books) it affected. */

@@ -224,31 +224,6 @@ static bool parse_size(const char *s, size_t lo, size_t hi, size_t *out)
     return true;
 }
 
-static bool parse_dur(const char *s, int64_t *ns)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || v < 0)
-        return false;
-    double mul;
-    if (*end == '\0' || strcmp(end, "s") == 0)
-        mul = 1e9;
-    else if (strcmp(end, "ms") == 0)
-        mul = 1e6;
-    else if (strcmp(end, "us") == 0)
-        mul = 1e3;
-    else if (strcmp(end, "m") == 0)
-        mul = 60e9;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600e9;
-    else
-        return false;
-    if (v * mul > 9e18)
-        return false;
-    *ns = (int64_t)(v * mul);
-    return true;
-}
-
 static bool parse_port(const char *s, int *out)
 {
     int64_t v;
@@ -268,7 +243,7 @@ static int parse_interval(struct fs_config *cfg, const char *arg)
     for (int i = 0; i < FS_IV_COUNT; i++) {
         if (strlen(names[i]) == (size_t)(eq - arg) &&
             memcmp(names[i], arg, (size_t)(eq - arg)) == 0)
-            return parse_dur(eq + 1, &cfg->interval_ns[i]) ? 0 : -1;
+            return fs_parse_duration(eq + 1, &cfg->interval_ns[i]) == 0 ? 0 : -1;
     }
     return -1;
 }
@@ -460,7 +435,7 @@ static int parse_args(int argc, char **argv, struct fs_config *cfg)
             memcpy(num, eq + 1, (size_t)(slash - eq - 1));
             num[slash - eq - 1] = '\0';
             if (fs_venue_parse(vname, &ven) != 0 || !parse_i64(num, 1, 1000000, &n) ||
-                !parse_dur(slash + 1, &cfg->budget_window_ns[ven]) ||
+                fs_parse_duration(slash + 1, &cfg->budget_window_ns[ven]) != 0 ||
                 cfg->budget_window_ns[ven] == 0)
                 return fail("bad --conn-budget '%s'", a);
             cfg->budget_n[ven] = (size_t)n;
@@ -484,7 +459,8 @@ static int parse_args(int argc, char **argv, struct fs_config *cfg)
                 return fail("bad --max-msg '%s' (1k..64m)", a);
             break;
         case OPT_HS_TIMEOUT:
-            if (!parse_dur(a, &cfg->handshake_timeout_ns) || cfg->handshake_timeout_ns == 0)
+            if (fs_parse_duration(a, &cfg->handshake_timeout_ns) != 0 ||
+                cfg->handshake_timeout_ns == 0)
                 return fail("bad --handshake-timeout '%s'", a);
             break;
         case OPT_TICK:
@@ -493,7 +469,7 @@ static int parse_args(int argc, char **argv, struct fs_config *cfg)
             cfg->tick_ms = (int)v;
             break;
         case OPT_DURATION:
-            if (!parse_dur(a, &cfg->duration_ns))
+            if (fs_parse_duration(a, &cfg->duration_ns) != 0)
                 return fail("bad --duration '%s'", a);
             break;
         case OPT_LOG_LEVEL: {
