@@ -670,6 +670,10 @@ def test_backpressure():
             wait_until(lambda: h.metric("feedhandler_backpressure_pauses_total") >= 3,
                        timeout=120, step=0.1, what="backpressure pauses")
             phase["mode"] = "stop"
+            # Once the pipe and the sink's ring are full, reading pauses; from then on the
+            # pause lasts three watchdog periods by construction (the bound below is two).
+            wait_until(lambda: h.metric("feedhandler_backpressure_paused") == 1, timeout=60,
+                       step=0.05, what="the pause to start")
             time.sleep(3 * watchdog / 1000.0)
             check(h.metric("feedhandler_backpressure_paused") == 1, "not paused", h)
             phase["mode"] = "fast"
