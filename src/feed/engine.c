@@ -52,6 +52,7 @@ struct session {
     int64_t seq;
     int64_t connected_ns; /* monotonic, at on_open */
     int64_t streaming_ns; /* monotonic, when it started streaming; 0 before */
+    bool got_data;        /* delivered live trades: the venue is healthy (policy.h) */
     int64_t last_rx_ns;   /* monotonic, any frame */
     int64_t ping_sent_ns;
     bool ping_out;
@@ -331,7 +332,6 @@ static void set_streaming(struct session *s, int64_t now)
     struct fh_engine *e = v->e;
     s->state = S_STREAMING;
     s->streaming_ns = now;
-    fh_backoff_streaming(&sl->backoff, now);
     enum fh_breaker_state before = v->breaker.state;
     fh_breaker_success(&v->breaker);
     if (before != FH_BREAKER_CLOSED)
@@ -726,6 +726,10 @@ static int on_message(struct fh_ws *ws, const struct fh_ws_msg *wm)
         return 0;
     }
     if (m.event == FH_EV_TRADES) {
+        /* Live trades (not a reconnect snapshot) of a subscribed symbol: this connection
+         * proved the venue healthy, whatever happens to it next (policy.h). */
+        if (m.n_trades > 0 && m.trades[0].source == FH_SOURCE_LIVE)
+            s->got_data = true;
         if (handle_trades(s, &m, wm) == FH_ENOSPACE) {
             s->msg_seen = true;
             s->holding = true;
@@ -801,18 +805,38 @@ static enum fh_retry_cause retry_cause(const struct session *s, const struct ven
     return FH_RETRY_FAILURE;
 }
 
+static const char *retry_cause_name(enum fh_retry_cause c)
+{
+    switch (c) {
+    case FH_RETRY_FAILURE:
+        return "failure";
+    case FH_RETRY_THROTTLED:
+        return "throttled";
+    case FH_RETRY_MAINTENANCE:
+        return "maintenance";
+    case FH_RETRY_SERVER_ROTATE:
+        return "server_rotate";
+    }
+    return "unknown";
+}
+
 static void schedule_reconnect(struct slot *sl, struct session *s,
-                               const struct fh_ws_close_info *info, int64_t now, bool replacement)
+                               const struct fh_ws_close_info *info, enum fh_conn_outcome outcome,
+                               int64_t now, bool replacement)
 {
     struct venue *v = sl->v;
     struct fh_engine *e = v->e;
     enum fh_retry_cause cause = retry_cause(s, v, info, now);
-    int64_t delay = fh_backoff_next_ms(&sl->backoff, &e->cfg.retry, cause, now, &e->rng);
+    int64_t delay = fh_backoff_next_ms(&sl->backoff, &e->cfg.retry, cause, outcome, &e->rng);
     if (cause == FH_RETRY_THROTTLED && info->retry_after_s > 0 &&
         info->retry_after_s * 1000 > delay)
         delay = info->retry_after_s * 1000;
-    log_debug("reconnect scheduled", "venue=%s slot=%zu delay_ms=%lld attempt=%u cause=%d", v->name,
-              sl->index, (long long)delay, sl->backoff.attempt, (int)cause);
+    log_debug("reconnect scheduled",
+              "venue=%s slot=%zu conn=%lld outcome=%s cause=%s attempt=%u ceiling_ms=%lld "
+              "delay_ms=%lld",
+              v->name, sl->index, (long long)s->conn_id, fh_conn_outcome_name(outcome),
+              retry_cause_name(cause), sl->backoff.exponent, (long long)sl->backoff.ceiling_ms,
+              (long long)delay);
     slot_schedule(sl, delay, replacement);
 }
 
@@ -825,6 +849,8 @@ static void on_close(struct fh_ws *ws, const struct fh_ws_close_info *info)
     int64_t now = fh_clock_monotonic_ns();
     enum sess_state prev = s->state;
     bool streamed = s->streaming_ns != 0;
+    enum fh_conn_outcome outcome =
+        fh_conn_outcome(&e->cfg.retry, s->streaming_ns, s->got_data, now);
     enum fh_feed_close why = s->local_reason_set && info->reason == FH_WS_CLOSE_LOCAL
                                  ? s->local_reason
                                  : map_ws_reason(info->reason);
@@ -846,14 +872,16 @@ static void on_close(struct fh_ws *ws, const struct fh_ws_close_info *info)
         struct fh_logq q1, q2;
         FH_LOG_AT(expected ? FH_LOG_INFO : FH_LOG_WARN, "connection closed",
                   "venue=%s slot=%zu conn=%lld reason=%s state=%s http_status=%d peer_code=%u "
-                  "peer_reason=%s streamed_ms=%lld idle_ms=%lld detail=%s suppressed=%llu",
+                  "peer_reason=%s streamed_ms=%lld idle_ms=%lld outcome=%s detail=%s "
+                  "suppressed=%llu",
                   v->name, sl->index, (long long)s->conn_id, fh_feed_close_name(why),
                   sess_state_names[prev], info->http_status, (unsigned)info->peer_code,
                   fh_logq(&q1, info->peer_reason),
                   streamed ? (long long)((now - s->streaming_ns) / NS_PER_MS) : 0LL,
                   s->local_reason_set ? (long long)(s->close_idle_ns / NS_PER_MS)
                                       : (long long)((now - s->last_rx_ns) / NS_PER_MS),
-                  fh_logq(&q2, info->message), (unsigned long long)sup);
+                  fh_conn_outcome_name(outcome), fh_logq(&q2, info->message),
+                  (unsigned long long)sup);
     }
     if (!streamed && !expected) {
         enum fh_breaker_state before = v->breaker.state;
@@ -880,9 +908,9 @@ static void on_close(struct fh_ws *ws, const struct fh_ws_close_info *info)
             fh_rotation_end(&sl->rot, v->tracks + sl->first_track, sl->n_tracks);
         sl->nxt = -1;
         if (sl->cur < 0)
-            schedule_reconnect(sl, s, info, now, false);
+            schedule_reconnect(sl, s, info, outcome, now, false);
         else
-            schedule_reconnect(sl, s, info, now, true);
+            schedule_reconnect(sl, s, info, outcome, now, true);
     } else if (sl->cur == s->idx) {
         sl->cur = -1;
         if (sl->nxt >= 0) {
@@ -894,7 +922,7 @@ static void on_close(struct fh_ws *ws, const struct fh_ws_close_info *info)
             }
             /* else: the replacement becomes the connection once it streams */
         } else {
-            schedule_reconnect(sl, s, info, now, false);
+            schedule_reconnect(sl, s, info, outcome, now, false);
         }
     }
     s->server_shutdown = false;
@@ -1005,6 +1033,7 @@ static void slot_attempt(struct slot *sl, bool replacement)
     s->saw_maintenance = false;
     s->ping_out = false;
     s->streaming_ns = 0;
+    s->got_data = false;
     s->connected_ns = 0;
     s->rotate_at_ns = 0;
     s->holding = false;
@@ -1020,9 +1049,10 @@ static void slot_attempt(struct slot *sl, bool replacement)
                   v->name, sl->index, fh_strerror(rc), fh_ws_errmsg(&s->ws));
         fh_breaker_failure(&v->breaker, now);
         update_breaker_gauge(v);
-        slot_schedule(
-            sl, fh_backoff_next_ms(&sl->backoff, &e->cfg.retry, FH_RETRY_FAILURE, now, &e->rng),
-            replacement);
+        slot_schedule(sl,
+                      fh_backoff_next_ms(&sl->backoff, &e->cfg.retry, FH_RETRY_FAILURE,
+                                         FH_CONN_FAILED, &e->rng),
+                      replacement);
         return;
     }
     if (replacement)

@@ -34,21 +34,41 @@ int64_t fh_rng_upto(struct fh_rng *r, int64_t n)
 
 /* ---- backoff ------------------------------------------------------------------------------ */
 
-void fh_backoff_streaming(struct fh_backoff *b, int64_t now_ns)
+const char *fh_conn_outcome_name(enum fh_conn_outcome o)
 {
-    b->streaming_since_ns = now_ns;
+    switch (o) {
+    case FH_CONN_FAILED:
+        return "failed";
+    case FH_CONN_STREAMED:
+        return "streamed";
+    case FH_CONN_HEALTHY:
+        return "healthy";
+    }
+    return "unknown";
+}
+
+enum fh_conn_outcome fh_conn_outcome(const struct fh_retry_policy *p, int64_t streaming_since_ns,
+                                     bool got_data, int64_t now_ns)
+{
+    if (streaming_since_ns == 0)
+        return FH_CONN_FAILED;
+    if (got_data || now_ns - streaming_since_ns >= p->stable_ms * NS_PER_MS)
+        return FH_CONN_HEALTHY;
+    return FH_CONN_STREAMED;
 }
 
 int64_t fh_backoff_next_ms(struct fh_backoff *b, const struct fh_retry_policy *p,
-                           enum fh_retry_cause cause, int64_t now_ns, struct fh_rng *rng)
+                           enum fh_retry_cause cause, enum fh_conn_outcome outcome,
+                           struct fh_rng *rng)
 {
-    if (b->streaming_since_ns != 0 && now_ns - b->streaming_since_ns >= p->stable_ms * NS_PER_MS)
+    if (outcome == FH_CONN_HEALTHY)
         b->attempt = 0;
-    b->streaming_since_ns = 0;
     if (cause == FH_RETRY_SERVER_ROTATE) {
         /* The server ended a healthy connection on purpose: reconnect at once, and do not
          * count it against the backoff. */
         b->attempt = 0;
+        b->exponent = 0;
+        b->ceiling_ms = 0;
         return 0;
     }
     int64_t ceiling = p->base_ms > 0 ? p->base_ms : 1;
@@ -56,6 +76,8 @@ int64_t fh_backoff_next_ms(struct fh_backoff *b, const struct fh_retry_policy *p
         ceiling *= 2;
     if (ceiling > p->max_ms)
         ceiling = p->max_ms;
+    b->exponent = b->attempt;
+    b->ceiling_ms = ceiling;
     if (b->attempt < UINT32_MAX)
         b->attempt++;
     int64_t delay = fh_rng_upto(rng, ceiling);

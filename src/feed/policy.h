@@ -29,7 +29,8 @@ int64_t fh_rng_upto(struct fh_rng *r, int64_t n);
 struct fh_retry_policy {
     int64_t base_ms;        /* ceiling of the first delay; doubles per failed attempt */
     int64_t max_ms;         /* cap of the ceiling */
-    int64_t stable_ms;      /* a connection that streamed this long resets the attempts */
+    int64_t stable_ms;      /* a connection that streamed this long is healthy even if it
+                               delivered no data (quiet symbols) */
     int64_t throttled_ms;   /* least delay after HTTP 429/403/418 on the handshake */
     int64_t maintenance_ms; /* least spacing of attempts after exchange maintenance */
 };
@@ -42,23 +43,44 @@ enum fh_retry_cause {
     FH_RETRY_SERVER_ROTATE, /* the server asked us to reconnect (Binance serverShutdown) */
 };
 
+/*
+ * What the connection that ended achieved. A connection that subscribed and then delivered
+ * live data is evidence that the venue, the network path and our request are all fine:
+ * its drop (a network cut, a server restart) is retried as attempt 0 (within base_ms). One
+ * that failed on the way (DNS, TCP, TLS, upgrade, subscription) or that subscribed but never
+ * delivered anything is no such evidence: its retry continues the exponential backoff, so a
+ * server that accepts and drops every connection at once is retried ever more slowly.
+ */
+enum fh_conn_outcome {
+    FH_CONN_FAILED = 0, /* never reached streaming (every subscription acknowledged) */
+    FH_CONN_STREAMED,   /* streamed, but no live data yet and for less than stable_ms */
+    FH_CONN_HEALTHY,    /* streamed and delivered live data, or streamed for stable_ms */
+};
+const char *fh_conn_outcome_name(enum fh_conn_outcome o);
+
+/* The outcome of a connection that started streaming at streaming_since_ns (0: it never
+ * did), delivered live data after that or not (got_data), and ended at now_ns. */
+enum fh_conn_outcome fh_conn_outcome(const struct fh_retry_policy *p, int64_t streaming_since_ns,
+                                     bool got_data, int64_t now_ns);
+
 /* Backoff state of one session. Zeroed state is valid (no attempts yet). */
 struct fh_backoff {
-    uint32_t attempt;           /* consecutive attempts without a stable connection */
-    int64_t streaming_since_ns; /* when the current connection started streaming, 0 if not */
+    uint32_t attempt;   /* consecutive attempts since the last healthy connection */
+    uint32_t exponent;  /* the attempt number the last delay was drawn for (0: first) */
+    int64_t ceiling_ms; /* the ceiling the last delay was drawn under */
 };
 
 /*
  * The delay before the next attempt, in ms: full jitter, uniform in [0, min(max, base *
  * 2^attempt)], then raised to the cause's floor (throttled_ms, maintenance_ms). A connection
- * that streamed for at least stable_ms before it ended resets the attempt count first, so a
- * drop after a long good run is retried almost at once; a server-requested rotation is
- * always retried at once. Counts the attempt.
+ * that ended FH_CONN_HEALTHY resets the attempt count first, so its drop is retried within
+ * base_ms; a server-requested rotation is always retried at once. Counts the attempt. The
+ * connection budget and the circuit breaker, not this delay, bound how often healthy
+ * connections that keep dropping are replaced.
  */
 int64_t fh_backoff_next_ms(struct fh_backoff *b, const struct fh_retry_policy *p,
-                           enum fh_retry_cause cause, int64_t now_ns, struct fh_rng *rng);
-/* The current connection reached the streaming state at now_ns. */
-void fh_backoff_streaming(struct fh_backoff *b, int64_t now_ns);
+                           enum fh_retry_cause cause, enum fh_conn_outcome outcome,
+                           struct fh_rng *rng);
 
 /*
  * A connection budget: at most `limit` connection attempts in any `window_ns`. The

@@ -252,6 +252,40 @@ def gap_lines(handler):
     return res
 
 
+def first_trade_after(path, venue, conn_after, offset=0, live_only=False):
+    """The first trade of venue in the sink's JSON-lines output, from byte offset on (a partial
+    first line skipped), on a connection id greater than conn_after (and with source LIVE if
+    live_only); None if there is none yet. Incomplete last lines are left for the next call."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    if offset > 0:
+        data = data[data.find(b"\n") + 1:]
+    end = data.rfind(b"\n") + 1
+    for line in data[:end].splitlines():
+        t = json.loads(line)
+        if t["venue"] == venue and t["connection_id"] > conn_after and \
+                (not live_only or t["source"] == "LIVE"):
+            return t
+    return None
+
+
+def last_conn(path, venue):
+    """The highest connection id of venue in the last 200 kB of the output (0: none)."""
+    conn = 0
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - 200000))
+        tail = f.read().splitlines()[1:]
+    for line in tail:
+        try:
+            t = json.loads(line)
+        except ValueError:
+            continue
+        if t["venue"] == venue:
+            conn = max(conn, t["connection_id"])
+    return conn
+
+
 def fetch_to_file(url, path, ca):
     import ssl
     ctx = ssl.create_default_context(cafile=ca)

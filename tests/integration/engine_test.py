@@ -19,6 +19,9 @@ log by engine_compare.py. One TEST per CTest test (tests/integration/engine.cmak
   peer                   Binance through a python3-websockets server replaying a corpus
                          session (an independent peer): exactly its trades come out
   backpressure           a sink that cannot keep up: reading pauses, nothing lost or doubled
+  flap                   ten network cuts, each soon after the reconnect: every reconnect
+                         after a connection that streamed trades is the first attempt again
+  flap_budget            healthy connections that keep dropping still meet the budget
 """
 
 import asyncio
@@ -247,9 +250,9 @@ def run_faults(kraken, n_faults):
     ca, cert, key = make_certs(os.path.join(tmp, "certs"))
     truth = os.path.join(tmp, "truth.ndjson")
     with Feedsim(*feedsim_args(cert, key, "--truth", truth, kraken=kraken, rate=100)) as fs:
-        # stable_ms 0: every connection that streamed resets the backoff, so 100 drops in a
-        # row are each retried within base_ms (the default would rightly slow down); the
-        # maintenance floor (kept for a minute after Kraken maintenance) is short too.
+        # stable_ms 0: every connection that streamed resets the backoff, even one a fault
+        # drops before its first trade, so 100 drops in a row are each retried within base_ms;
+        # the maintenance floor (kept for a minute after Kraken maintenance) is short too.
         extra = {"feed": {"ping_interval_ms": 100, "pong_timeout_ms": 300,
                           "watchdog_ms": 3000},
                  "reconnect": {"stable_ms": 0, "maintenance_ms": 100}}
@@ -319,6 +322,119 @@ def test_faults():
 
 def test_faults_v1():
     run_faults("v1", 30)
+
+
+# ---- a flapping network --------------------------------------------------------------------
+
+def cut_after_each_reconnect(fs, h, cuts, venues, pause=0.3):
+    """cuts times: wait until every venue in venues (labels) streams live trades on a new
+    connection, let them flow for pause seconds, then cut every connection at once (feedsim
+    venue=all, alternating close frames, TCP resets and FINs, as a network cut looks)."""
+    kinds = ["code=1001", "mode=reset", "mode=eof", "code=1011"]
+    before = {v: 0 for v in venues}
+    offset = 0
+    for i in range(cuts + 1):
+        for v in venues:
+            def streaming(v=v):
+                check(h.alive(), "feedhandler died", h)
+                if not os.path.exists(h.output):
+                    return False
+                t = engine_lib.first_trade_after(h.output, v, before[v], offset, live_only=True)
+                if t is not None:
+                    before[v] = t["connection_id"]
+                return t is not None
+            wait_until(streaming, timeout=60, step=0.02,
+                       what="live %s trades on a new connection (cut %d)" % (v, i))
+        if i == cuts:
+            break
+        time.sleep(pause)
+        offset = os.path.getsize(h.output)
+        fs.fault("kind=drop,venue=all,%s" % kinds[i % len(kinds)])
+
+
+def reconnect_lines(h, venue):
+    return [d for d in h.log_lines("reconnect scheduled") if d["venue"] == venue]
+
+
+def test_flap():
+    """Ten network cuts, each a few hundred ms after the connections came back and streamed:
+    each connection proved the venue healthy, so every reconnect is the first attempt again
+    (drawn under reconnect.base_ms), with the default stable_ms of 60 s. Not a timing test: the
+    handler's own log of its backoff decisions is checked, and the connection counts."""
+    tmp = tmpdir("engine-flap-")
+    ca, cert, key = make_certs(os.path.join(tmp, "certs"))
+    truth = os.path.join(tmp, "truth.ndjson")
+    cuts, base = 10, 200
+    with Feedsim(*feedsim_args(cert, key, "--truth", truth, kraken="v2", rate=100)) as fs:
+        cfg = handler_config(fs, tmp, ca, extra={
+            "log": {"level": "debug"},
+            "reconnect": {"base_ms": base, "max_ms": 30000, "stable_ms": 60000}})
+        with Handler(cfg, tmp) as h:
+            h.wait_ready()
+            cut_after_each_reconnect(fs, h, cuts, ["binance", "kraken"])
+            m = h.metrics()
+            h.stop()
+        rep, runs, outs = compare(fs, h, "v2")
+
+    def mval(name, **labels):
+        return sum(v for (n, lab), v in m.items()
+                   if n == name and all(dict(lab).get(k) == val for k, val in labels.items()))
+    for venue in ("binance", "kraken"):
+        lines = reconnect_lines(h, venue)
+        check(len(lines) == cuts, "%s: %d reconnects scheduled for %d cuts" % (
+            venue, len(lines), cuts), h)
+        for d in lines:
+            check(d["outcome"] == "healthy" and d["attempt"] == "0" and
+                  int(d["ceiling_ms"]) == base and 0 <= int(d["delay_ms"]) <= base,
+                  "%s: a reconnect after a healthy connection backed off: %s" % (venue, d), h)
+        for name in ("feedhandler_connect_attempts_total", "feedhandler_connects_total"):
+            check(mval(name, venue=venue) == cuts + 1, "%s: %s = %d for %d cuts" % (
+                venue, name, mval(name, venue=venue), cuts), h)
+        check(mval("feedhandler_connect_budget_denied_total", venue=venue) == 0,
+              "%s: the budget was touched" % venue, h)
+    closes = [d for d in h.log_lines("connection closed") if d["reason"] != "shutdown"]
+    check(len(closes) == 2 * cuts and all(d["outcome"] == "healthy" for d in closes),
+          "close lines: %s" % [(d["venue"], d["outcome"]) for d in closes], h)
+    # What the cuts cost is reported as gaps, exactly.
+    check_gaps_match(h, runs, ["binance", "kraken"])
+    print("flap: %d cuts per venue, every reconnect at attempt 0, %d trades, %d missing" % (
+        cuts, len(outs), rep.stats["total"]["missing"]))
+
+
+def test_flap_budget():
+    """Healthy connections that keep dropping are not a licence to reconnect without bound:
+    with a budget of 3 connection attempts per 20 s, the third cut in a row waits for a token
+    (counted and logged) before the fourth connection, and no window holds more than 3."""
+    tmp = tmpdir("engine-flap-budget-")
+    ca, cert, key = make_certs(os.path.join(tmp, "certs"))
+    window_ms = 20000
+    with Feedsim(*feedsim_args(cert, key, kraken="v2", rate=100)) as fs:
+        cfg = handler_config(fs, tmp, ca, kraken_on=False, extra={
+            "log": {"level": "debug"},
+            "binance": {"connect_budget": 3, "connect_budget_window_ms": window_ms},
+            "reconnect": {"base_ms": 200, "max_ms": 30000, "stable_ms": 60000}})
+        with Handler(cfg, tmp) as h:
+            h.wait_ready()
+            cut_after_each_reconnect(fs, h, 2, ["binance"])
+            check(h.metric("feedhandler_connect_attempts_total") == 3, "3 attempts so far", h)
+            t_cut = time.monotonic()
+            fs.fault("kind=drop,venue=binance,mode=reset")
+            wait_until(lambda: h.metric("feedhandler_connect_budget_denied_total") >= 1,
+                       timeout=60, step=0.02, what="the budget to deny the fourth attempt")
+            # Unless the host stalled for the whole window, no fourth attempt went out.
+            if time.monotonic() - t_cut < window_ms / 1000.0 / 2:
+                check(h.metric("feedhandler_connect_attempts_total") == 3,
+                      "a fourth attempt inside the budget window", h)
+            wait_until(lambda: h.metric("feedhandler_connects_total") == 4, timeout=120,
+                       step=0.1, what="the fourth connection once a token returned")
+            wait_until(h.ready, timeout=60, what="ready again")
+            h.stop()
+    lines = reconnect_lines(h, "binance")
+    check(len(lines) == 3 and all(d["outcome"] == "healthy" and d["attempt"] == "0"
+                                  for d in lines), "reconnects: %s" % lines, h)
+    check(len(h.log_lines("connection budget exhausted, waiting")) >= 1,
+          "the budget wait was not logged", h)
+    print("flap_budget: 3 cuts, budget 3 per %d ms, fourth connection after the wait" % window_ms)
 
 
 # ---- liveness ------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ static void test_backoff_full_jitter_within_doubling_ceiling(void **state)
         memset(&b, 0, sizeof(b));
         int64_t ceiling = policy.base_ms;
         for (int i = 0; i < 20; i++) {
-            int64_t d = fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, 1 * S, &rng);
+            int64_t d = fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, FH_CONN_FAILED, &rng);
             assert_true(d >= 0);
             assert_true(d <= ceiling);
             ceiling = ceiling * 2 > policy.max_ms ? policy.max_ms : ceiling * 2;
@@ -46,7 +46,7 @@ static void test_backoff_full_jitter_within_doubling_ceiling(void **state)
     int low = 0, high = 0;
     for (int i = 0; i < 1000; i++) {
         b.attempt = 30;
-        int64_t d = fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, 1 * S, &rng);
+        int64_t d = fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, FH_CONN_FAILED, &rng);
         low += d < policy.max_ms / 10;
         high += d > policy.max_ms - policy.max_ms / 10;
     }
@@ -54,8 +54,28 @@ static void test_backoff_full_jitter_within_doubling_ceiling(void **state)
     assert_true(high > 30);
 }
 
-/* A connection that streamed for stable_ms resets the attempts; a shorter one does not. */
-static void test_backoff_resets_after_stable_period(void **state)
+/* What a connection that ended proves: nothing if it never streamed; health if it streamed
+ * and delivered live data, or streamed for stable_ms (quiet symbols); otherwise nothing yet. */
+static void test_conn_outcome(void **state)
+{
+    (void)state;
+    assert_int_equal(fh_conn_outcome(&policy, 0, false, 100 * S), FH_CONN_FAILED);
+    assert_int_equal(fh_conn_outcome(&policy, 0, true, 100 * S), FH_CONN_FAILED);
+    assert_int_equal(fh_conn_outcome(&policy, 100 * S, false, 105 * S), FH_CONN_STREAMED);
+    assert_int_equal(fh_conn_outcome(&policy, 100 * S, true, 100 * S + 1 * MS), FH_CONN_HEALTHY);
+    assert_int_equal(fh_conn_outcome(&policy, 100 * S, false, 100 * S + policy.stable_ms * MS - 1),
+                     FH_CONN_STREAMED);
+    assert_int_equal(fh_conn_outcome(&policy, 100 * S, false, 100 * S + policy.stable_ms * MS),
+                     FH_CONN_HEALTHY);
+    struct fh_retry_policy p0 = policy;
+    p0.stable_ms = 0; /* every connection that streamed counts */
+    assert_int_equal(fh_conn_outcome(&p0, 100 * S, false, 100 * S), FH_CONN_HEALTHY);
+    assert_string_equal(fh_conn_outcome_name(FH_CONN_STREAMED), "streamed");
+}
+
+/* A healthy connection resets the attempts, however short it was; a connection that failed
+ * or streamed nothing continues the doubling. */
+static void test_backoff_resets_after_healthy_connection(void **state)
 {
     (void)state;
     struct fh_rng rng;
@@ -63,16 +83,113 @@ static void test_backoff_resets_after_stable_period(void **state)
     struct fh_backoff b;
     memset(&b, 0, sizeof(b));
     for (int i = 0; i < 8; i++)
-        fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, 0, &rng);
+        fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, FH_CONN_FAILED, &rng);
     assert_int_equal(b.attempt, 8);
-    fh_backoff_streaming(&b, 100 * S);
-    fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, 100 * S + (policy.stable_ms - 1) * MS, &rng);
+    assert_int_equal(b.exponent, 7);
+    assert_int_equal(b.ceiling_ms, policy.base_ms << 7);
+    /* Streamed, but no data and shorter than stable_ms: no proof, the doubling goes on. */
+    fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, FH_CONN_STREAMED, &rng);
     assert_int_equal(b.attempt, 9);
-    fh_backoff_streaming(&b, 200 * S);
-    int64_t d =
-        fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, 200 * S + policy.stable_ms * MS, &rng);
+    assert_int_equal(b.ceiling_ms, policy.base_ms << 8);
+    /* Subscribed and streamed trades: the next attempt is the first again. */
+    int64_t d = fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, FH_CONN_HEALTHY, &rng);
+    assert_true(d >= 0 && d <= policy.base_ms);
+    assert_int_equal(b.exponent, 0);
+    assert_int_equal(b.ceiling_ms, policy.base_ms);
     assert_int_equal(b.attempt, 1);
-    assert_true(d <= policy.base_ms);
+    /* If that reconnect fails, the doubling starts from there. */
+    d = fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, FH_CONN_FAILED, &rng);
+    assert_int_equal(b.ceiling_ms, 2 * policy.base_ms);
+    assert_true(d <= 2 * policy.base_ms);
+    /* The floors of the causes still apply after a healthy connection. */
+    d = fh_backoff_next_ms(&b, &policy, FH_RETRY_MAINTENANCE, FH_CONN_HEALTHY, &rng);
+    assert_true(d >= policy.maintenance_ms);
+    assert_int_equal(b.exponent, 0);
+}
+
+/* The network flaps every 5 s for two minutes and every connection in between streams
+ * trades: every reconnect is drawn under the first ceiling (with 60 s of stable_ms alone the
+ * ceiling climbed to the 30 s cap: issue 10). */
+static void test_backoff_flapping_network_stays_at_first_ceiling(void **state)
+{
+    (void)state;
+    struct fh_rng rng;
+    fh_rng_seed(&rng, 11);
+    struct fh_backoff b;
+    memset(&b, 0, sizeof(b));
+    int64_t now = 1000 * S, worst = 0;
+    for (int cut = 0; cut < 24; cut++) {
+        int64_t streaming_since = now + 150 * MS; /* connected, subscribed */
+        now += 5 * S;                             /* trades flowed, then the cut */
+        enum fh_conn_outcome o = fh_conn_outcome(&policy, streaming_since, true, now);
+        assert_int_equal(o, FH_CONN_HEALTHY);
+        int64_t d = fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, o, &rng);
+        assert_int_equal(b.exponent, 0);
+        assert_true(d >= 0 && d <= policy.base_ms);
+        worst = d > worst ? d : worst;
+        now += d * MS;
+    }
+    assert_true(worst <= policy.base_ms);
+}
+
+/*
+ * Storms stay throttled. A server that accepts, subscribes and drops every connection before
+ * any trade is retried ever more slowly (the doubling runs to max_ms); one that sends a trade
+ * and then drops, every time, is retried within base_ms each time, and the connection budget
+ * bounds it: never more than `limit` attempts in a window (simulated for an hour).
+ */
+static void test_backoff_storms_stay_bounded(void **state)
+{
+    (void)state;
+    struct fh_rng rng;
+    fh_rng_seed(&rng, 5);
+    /* Accept, subscribe, drop at once, no data: ten minutes of it. */
+    struct fh_backoff b;
+    memset(&b, 0, sizeof(b));
+    int64_t now = 0;
+    int attempts = 0;
+    while (now < 600 * S) {
+        attempts++;
+        int64_t since = now + 20 * MS; /* subscribed */
+        now = since + 1 * MS;          /* dropped before any trade */
+        enum fh_conn_outcome o = fh_conn_outcome(&policy, since, false, now);
+        assert_int_equal(o, FH_CONN_STREAMED);
+        now += fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, o, &rng) * MS;
+    }
+    assert_int_equal(b.ceiling_ms, policy.max_ms);
+    assert_true(attempts < 80); /* 600 s / 15 s mean delay at the cap, plus the ramp */
+
+    /* One trade, then a drop, forever: healthy every time; the budget holds the line. */
+    struct fh_budget budget;
+    assert_int_equal(fh_budget_init(&budget, 300, 300 * S), 0); /* Binance */
+    static int64_t times[4000];
+    size_t n = 0;
+    memset(&b, 0, sizeof(b));
+    now = 0;
+    while (now < 3600 * S && n < 4000) {
+        int64_t wait = fh_budget_take(&budget, now);
+        if (wait > 0) {
+            now += wait;
+            continue;
+        }
+        times[n++] = now;
+        int64_t since = now + 20 * MS;
+        now = since + 5 * MS;
+        enum fh_conn_outcome o = fh_conn_outcome(&policy, since, true, now);
+        assert_int_equal(o, FH_CONN_HEALTHY);
+        int64_t d = fh_backoff_next_ms(&b, &policy, FH_RETRY_FAILURE, o, &rng);
+        assert_true(d <= policy.base_ms);
+        now += d * MS;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t in_window = 0;
+        for (size_t j = i; j < n && times[j] < times[i] + 300 * S; j++)
+            in_window++;
+        assert_true(in_window <= 300);
+    }
+    assert_true(n <= 12 * 300); /* an hour holds twelve windows */
+    assert_true(budget.denied > 0);
+    fh_budget_release(&budget);
 }
 
 /* Throttled handshakes (429/403) wait at least throttled_ms; after maintenance attempts are
@@ -85,16 +202,17 @@ static void test_backoff_causes(void **state)
     struct fh_backoff b;
     memset(&b, 0, sizeof(b));
     for (int i = 0; i < 50; i++) {
-        int64_t d = fh_backoff_next_ms(&b, &policy, FH_RETRY_THROTTLED, 0, &rng);
+        int64_t d = fh_backoff_next_ms(&b, &policy, FH_RETRY_THROTTLED, FH_CONN_FAILED, &rng);
         assert_true(d >= policy.throttled_ms);
         assert_true(d <= policy.throttled_ms + policy.throttled_ms / 4);
     }
     memset(&b, 0, sizeof(b));
     for (int i = 0; i < 50; i++)
-        assert_true(fh_backoff_next_ms(&b, &policy, FH_RETRY_MAINTENANCE, 0, &rng) >=
+        assert_true(fh_backoff_next_ms(&b, &policy, FH_RETRY_MAINTENANCE, FH_CONN_FAILED, &rng) >=
                     policy.maintenance_ms);
     assert_true(b.attempt > 0);
-    assert_int_equal(fh_backoff_next_ms(&b, &policy, FH_RETRY_SERVER_ROTATE, 0, &rng), 0);
+    assert_int_equal(
+        fh_backoff_next_ms(&b, &policy, FH_RETRY_SERVER_ROTATE, FH_CONN_STREAMED, &rng), 0);
     assert_int_equal(b.attempt, 0);
 }
 
@@ -187,7 +305,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff_full_jitter_within_doubling_ceiling),
-        cmocka_unit_test(test_backoff_resets_after_stable_period),
+        cmocka_unit_test(test_conn_outcome),
+        cmocka_unit_test(test_backoff_resets_after_healthy_connection),
+        cmocka_unit_test(test_backoff_flapping_network_stays_at_first_ceiling),
+        cmocka_unit_test(test_backoff_storms_stay_bounded),
         cmocka_unit_test(test_backoff_causes),
         cmocka_unit_test(test_budget_rolling_window),
         cmocka_unit_test(test_breaker_states),
