@@ -135,8 +135,9 @@ struct fh_engine {
     void (*done)(struct fh_engine *e, void *ctx);
     void *done_ctx;
     bool paused;
-    bool probing; /* resumed after a pause, no trade written yet */
-    int64_t paused_since_ns;
+    bool probing;             /* resumed after a pause, no trade written yet */
+    int64_t paused_since_ns;  /* start of the running pause episode, 0: none */
+    uint64_t paused_ended_ns; /* total of the episodes that ended */
     struct fh_ratelimit rl_pause;
     struct fh_buf scratch;
     struct fh_engine_stats st;
@@ -608,6 +609,31 @@ static bool json_ok(const struct fh_venue_msg *m, int rc)
                        m->reject != FH_REJ_JSON && m->reject != FH_REJ_TOO_MANY_TOKENS);
 }
 
+/*
+ * Time paused, as the metric and the exit summary see it: st.backpressure_ns is the ended
+ * episodes plus the running one up to now. Only this thread writes it (one relaxed store, so
+ * the metrics thread reads a value that never goes backwards); it is brought up to date when
+ * a pause starts, at every resume probe and tick while it runs, when it ends, and at stop.
+ */
+static void bp_account(struct fh_engine *e, int64_t now)
+{
+    uint64_t v = e->paused_ended_ns;
+    if (e->paused_since_ns != 0 && now > e->paused_since_ns)
+        v += (uint64_t)(now - e->paused_since_ns);
+    if (v > e->st.backpressure_ns)
+        __atomic_store_n(&e->st.backpressure_ns, v, __ATOMIC_RELAXED);
+}
+
+/* The running pause episode ends at now (it ended, or the engine stops). */
+static void bp_end(struct fh_engine *e, int64_t now)
+{
+    if (e->paused_since_ns == 0)
+        return;
+    bp_account(e, now);
+    e->paused_ended_ns = e->st.backpressure_ns;
+    e->paused_since_ns = 0;
+}
+
 static void pause_engine(struct fh_engine *e, int64_t now)
 {
     if (e->paused)
@@ -618,6 +644,7 @@ static void pause_engine(struct fh_engine *e, int64_t now)
     if (e->probing)
         return; /* the same episode: the sink has not taken anything since the last pause */
     e->paused_since_ns = now;
+    bp_account(e, now);
     count(&e->st.backpressure_pauses, 1);
     uint64_t sup = 0;
     if (fh_ratelimit_allow(&e->rl_pause, now, &sup))
@@ -1117,6 +1144,7 @@ static void tick_cb(uv_timer_t *t)
     struct fh_engine *e = t->data;
     int64_t now = fh_clock_monotonic_ns();
     bool liveness = !e->paused && !e->probing;
+    bp_account(e, now);
     for (size_t vi = 0; vi < e->n_venues; vi++) {
         struct venue *v = &e->venues[vi];
         for (size_t i = 0; i < v->n_slots; i++) {
@@ -1139,6 +1167,7 @@ static void resume_cb(uv_timer_t *t)
     if (e->stopping)
         return;
     int64_t now = fh_clock_monotonic_ns();
+    bp_account(e, now);
     e->paused = false;
     e->probing = true;
     gauge_set(&e->st.paused, 0);
@@ -1174,10 +1203,8 @@ static void check_cb(uv_check_t *c)
             e->probing = false;
         }
     }
-    if (!e->paused && !e->probing && e->paused_since_ns != 0) {
-        count(&e->st.backpressure_ns, (uint64_t)(fh_clock_monotonic_ns() - e->paused_since_ns));
-        e->paused_since_ns = 0;
-    }
+    if (!e->paused && !e->probing && e->paused_since_ns != 0)
+        bp_end(e, fh_clock_monotonic_ns());
     if (fh_sink_is_fatal(e->cfg.sink) && !e->stopping) {
         log_error("the sink failed: stopping", "sink=%s error=\"%s\"", e->cfg.sink->ops->name,
                   e->cfg.sink->fatal_msg);
@@ -1606,6 +1633,8 @@ void fh_engine_stop(struct fh_engine *e)
         uv_timer_stop(&e->tick);
         uv_timer_stop(&e->resume);
     }
+    /* Reading stops for good: a pause still running ends here and counts in full. */
+    bp_end(e, fh_clock_monotonic_ns());
     size_t open = 0;
     for (size_t i = 0; i < e->n_venues; i++) {
         struct venue *v = &e->venues[i];

@@ -149,7 +149,9 @@ struct fh_feed_venue_stats {
 
 struct fh_engine_stats {
     uint64_t backpressure_pauses;
-    uint64_t backpressure_ns; /* total time paused */
+    uint64_t backpressure_ns; /* total time paused, the running pause included (brought up to
+                                 date at least every liveness tick while it runs, and at
+                                 fh_engine_stop, which ends it) */
     int64_t paused;           /* 1 while paused */
 };
 

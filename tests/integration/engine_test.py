@@ -18,7 +18,9 @@ log by engine_compare.py. One TEST per CTest test (tests/integration/engine.cmak
                          wrong-host certificate, unknown CA: clean errors, counted, no crash
   peer                   Binance through a python3-websockets server replaying a corpus
                          session (an independent peer): exactly its trades come out
-  backpressure           a sink that cannot keep up: reading pauses, nothing lost or doubled
+  backpressure           a sink that cannot keep up: reading pauses, nothing lost or doubled;
+                         a running pause counts in the metric
+  backpressure_stop      a pause that SIGTERM ends counts in the exit line and the metric
   flap                   ten network cuts, each soon after the reconnect: every reconnect
                          after a connection that streamed trades is the first attempt again
   flap_budget            healthy connections that keep dropping still meet the budget
@@ -790,8 +792,14 @@ def test_backpressure():
             # pause lasts three watchdog periods by construction (the bound below is two).
             wait_until(lambda: h.metric("feedhandler_backpressure_paused") == 1, timeout=60,
                        step=0.05, what="the pause to start")
+            during0 = h.metric("feedhandler_backpressure_seconds_total")
             time.sleep(3 * watchdog / 1000.0)
             check(h.metric("feedhandler_backpressure_paused") == 1, "not paused", h)
+            # The running pause counts at a scrape, not only once it has ended.
+            during1 = h.metric("feedhandler_backpressure_seconds_total")
+            check(during1 - during0 >= 2 * watchdog / 1000.0,
+                  "a running pause of %.1f s counted %.3f s" % (3 * watchdog / 1000.0,
+                                                               during1 - during0), h)
             phase["mode"] = "fast"
             wait_until(lambda: h.metric("feedhandler_backpressure_paused") == 0, timeout=60,
                        what="the pause to end")
@@ -827,6 +835,55 @@ def test_backpressure():
     print("backpressure: %d pauses, %.1f s paused, %d trades, %d missing" % (
         mval("feedhandler_backpressure_pauses_total"),
         mval("feedhandler_backpressure_seconds_total"), len(outs), rep.stats["total"]["missing"]))
+
+
+def test_backpressure_stop():
+    """A pause still running at SIGTERM counts in full: the sink (a FIFO nobody reads) pushes
+    back, the handler is stopped while paused, the FIFO is then drained so the flush can end;
+    the exit line's paused_ms covers the pause up to the stop (it said 0: issue 10)."""
+    tmp = tmpdir("engine-bp-stop-")
+    ca, cert, key = make_certs(os.path.join(tmp, "certs"))
+    fifo = os.path.join(tmp, "sink.fifo")
+    os.mkfifo(fifo)
+    phase = {"read": False}
+    got = [0]
+
+    def reader():
+        fd = os.open(fifo, os.O_RDONLY)
+        while True:
+            if not phase["read"]:
+                time.sleep(0.01)
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            got[0] += len(chunk)
+        os.close(fd)
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    paused_s = 2.0
+    with Feedsim(*feedsim_args(cert, key, kraken="v2", rate=200)) as fs:
+        cfg = handler_config(fs, tmp, ca, extra={"sink": {"path": fifo, "buffer_bytes": "64k"}})
+        with Handler(cfg, tmp) as h:
+            wait_until(lambda: h.metric("feedhandler_backpressure_paused") == 1, timeout=60,
+                       step=0.05, what="the pause to start")
+            time.sleep(paused_s)
+            check(h.metric("feedhandler_backpressure_paused") == 1, "not paused", h)
+            check(h.metric("feedhandler_backpressure_seconds_total") >= paused_s * 0.75,
+                  "the running pause is not in the metric", h)
+            check(h.metric("feedhandler_backpressure_pauses_total") == 1, "one pause", h)
+            h.proc.send_signal(signal.SIGTERM)
+            wait_until(lambda: "engine stopped" in h.log_text(), timeout=60,
+                       what="the engine to stop")
+            phase["read"] = True
+            check(h.wait_exit(60) == 0, "exit status %s" % h.rc, h)
+        th.join(60)
+    totals = h.log_lines("backpressure totals")
+    check(len(totals) == 1 and int(totals[0]["pauses"]) == 1 and
+          int(totals[0]["paused_ms"]) >= paused_s * 1000,
+          "the exit line does not count the pause that SIGTERM ended: %s" % totals, h)
+    print("backpressure_stop: paused_ms=%s at exit, %d bytes flushed after the stop" % (
+        totals[0]["paused_ms"], got[0]))
 
 
 if __name__ == "__main__":
