@@ -605,8 +605,9 @@ static int handle_trades(struct session *s, const struct fh_venue_msg *m,
 
 static bool json_ok(const struct fh_venue_msg *m, int rc)
 {
-    return rc == 0 || (m->reject != FH_REJ_OVERSIZE && m->reject != FH_REJ_UTF8 &&
-                       m->reject != FH_REJ_JSON && m->reject != FH_REJ_TOO_MANY_TOKENS);
+    return rc == 0 ||
+           (m->reject != FH_REJ_OVERSIZE && m->reject != FH_REJ_UTF8 && m->reject != FH_REJ_JSON &&
+            m->reject != FH_REJ_TOO_MANY_TOKENS && m->reject != FH_REJ_BINARY_FRAME);
 }
 
 /*
@@ -722,7 +723,16 @@ static int on_message(struct fh_ws *ws, const struct fh_ws_msg *wm)
         return FH_ENOSPACE;
     }
     struct fh_venue_msg m;
-    int rc = fh_venue_parse(&v->parser, (const char *)wm->data, wm->len, &m);
+    int rc;
+    if (!wm->text) {
+        /* Every protocol here is JSON in text messages (Binance: "text frames only"): a
+         * binary message is a protocol error of that message, never parsed as trades. */
+        memset(&m, 0, sizeof(m));
+        m.reject = FH_REJ_BINARY_FRAME;
+        rc = -1;
+    } else {
+        rc = fh_venue_parse(&v->parser, (const char *)wm->data, wm->len, &m);
+    }
     if (!s->msg_seen) {
         count(&v->st.messages, 1);
         if (e->cfg.recorder != NULL)

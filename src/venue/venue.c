@@ -34,6 +34,8 @@ const char *fh_reject_name(enum fh_reject r)
         return "unknown_symbol";
     case FH_REJ_TOO_MANY_TRADES:
         return "too_many_trades";
+    case FH_REJ_BINARY_FRAME:
+        return "binary_frame";
     case FH_REJ_COUNT:
         break;
     }

@@ -61,6 +61,8 @@ enum fh_reject {
     FH_REJ_BAD_TIME,        /* a time field is malformed or out of range */
     FH_REJ_UNKNOWN_SYMBOL,  /* symbol not in the metadata table */
     FH_REJ_TOO_MANY_TRADES, /* more trades in one message than the parser's bound */
+    FH_REJ_BINARY_FRAME,    /* a binary WebSocket message: the protocols are JSON text (the
+                               engine rejects it before parsing) */
     FH_REJ_COUNT
 };
 const char *fh_reject_name(enum fh_reject r);

@@ -3,7 +3,8 @@
 # python3-websockets peer. tests/integration/engine_test.py holds the checks, one TEST per
 # CTest test; engine_compare.py compares the sink's output with feedsim's truth log.
 set(FH_ENGINE_CASES steady_v2 steady_v1 faults faults_v1 watchdog rotation hostile peer
-                    backpressure backpressure_stop flap flap_budget)
+                    backpressure backpressure_stop flap flap_budget
+                    binary)
 foreach(case ${FH_ENGINE_CASES})
   add_test(NAME integration.engine.${case}
            COMMAND ${FH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/engine_test.py

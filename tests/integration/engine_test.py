@@ -21,6 +21,7 @@ log by engine_compare.py. One TEST per CTest test (tests/integration/engine.cmak
   backpressure           a sink that cannot keep up: reading pauses, nothing lost or doubled;
                          a running pause counts in the metric
   backpressure_stop      a pause that SIGTERM ends counts in the exit line and the metric
+  binary                 a binary message from Binance is rejected and counted, not a trade
   flap                   ten network cuts, each soon after the reconnect: every reconnect
                          after a connection that streamed trades is the first attempt again
   flap_budget            healthy connections that keep dropping still meet the budget
@@ -746,6 +747,100 @@ def test_peer():
               "trade differs: %s vs %s" % (o, t), h)
     check(h.metric is not None and "level=error" not in h.log_text(), "errors logged", h)
     print("peer: %d corpus lines, %d trades" % (len(lines), len(outs)))
+
+
+def peer_server(handler_fn):
+    """A python3-websockets server on 127.0.0.1 running handler_fn(ws) per connection, in a
+    thread: returns (port, stop)."""
+    import websockets
+    port_box, ready = [], threading.Event()
+    loop = asyncio.new_event_loop()
+    stop_fut = loop.create_future()
+
+    async def serve(ws, path=None):
+        await handler_fn(ws)
+
+    def run_server():
+        asyncio.set_event_loop(loop)
+
+        async def main():
+            async with websockets.serve(serve, "127.0.0.1", 0) as srv:
+                port_box.append(srv.sockets[0].getsockname()[1])
+                ready.set()
+                await stop_fut
+        loop.run_until_complete(main())
+    th = threading.Thread(target=run_server, daemon=True)
+    th.start()
+    ready.wait(30)
+
+    def stop():
+        loop.call_soon_threadsafe(stop_fut.set_result, None)
+        th.join(30)
+    return port_box[0], stop
+
+
+def binance_meta(tmp, symbols):
+    meta = os.path.join(tmp, "exchangeInfo.json")
+    with open(meta, "w") as f:
+        json.dump({"timezone": "UTC", "serverTime": 0, "rateLimits": [], "exchangeFilters": [],
+                   "symbols": [{"symbol": s, "status": "TRADING", "baseAsset": s[:-4],
+                                "quoteAsset": "USDT", "baseAssetPrecision": 8,
+                                "quoteAssetPrecision": 8, "filters": []} for s in symbols]}, f)
+    return meta
+
+
+def test_binary():
+    """Binance sends text frames only. A binary message, even one holding a valid trade, is
+    rejected and counted (reason binary_frame) with a log line, never written as a trade; the
+    trade it held is a reported gap; the recording keeps its bytes (hex, not verbatim)."""
+    tmp = tmpdir("engine-binary-")
+
+    def trade(i):
+        return json.dumps({"stream": "btcusdt@trade", "data": {
+            "e": "trade", "E": 1592591955766 + i, "s": "BTCUSDT", "t": i,
+            "p": "9302.00000000", "q": "0.00101900", "T": 1592591955765 + i, "m": False,
+            "M": True}})
+
+    async def serve(ws):
+        await ws.send(trade(1))
+        await ws.send(trade(2).encode())  # the same JSON, as a binary message
+        await ws.send(trade(3))
+        await ws.wait_closed()
+    port, stop = peer_server(serve)
+    recdir = os.path.join(tmp, "rec")
+    os.mkdir(recdir)
+    cfg = {"log": {"level": "info"},
+           "sink": {"type": "file", "path": os.path.join(tmp, "binary.jsonl")},
+           "binance": {"url": "ws://127.0.0.1:%d" % port, "symbols": "BTCUSDT",
+                       "channels": "trade", "microseconds": False,
+                       "metadata_file": binance_meta(tmp, ["BTCUSDT"])},
+           "kraken": {"enabled": False},
+           "record": {"dir": recdir},
+           "metrics": {"listen": "127.0.0.1:%d" % engine_lib.free_port()}}
+    try:
+        with Handler(cfg, tmp, name="binary") as h:
+            wait_until(lambda: h.metric("feedhandler_messages_total") >= 3, timeout=60,
+                       what="three messages")
+            wait_until(lambda: h.metric("feedhandler_trades_total") >= 2, timeout=60,
+                       what="the text trades")
+            rejected = h.metric("feedhandler_rejected_messages_total", reason="binary_frame")
+            h.stop()
+    finally:
+        stop()
+    outs = engine_compare.load_jsonl(os.path.join(tmp, "binary.jsonl"))
+    check([o["trade_id"] for o in outs] == [1, 3], "trades out: %s" % outs, h)
+    check(rejected == 1, "binary messages counted: %s" % rejected, h)
+    lines = [d for d in h.log_lines("message rejected") if d["reason"] == "binary_frame"]
+    check(len(lines) == 1 and lines[0]["venue"] == "binance", "log: %s" % lines, h)
+    check(engine_lib.gap_lines(h) == [("binance", "BTCUSDT", "trade", 2, 1)],
+          "gap: %s" % engine_lib.gap_lines(h), h)
+    recorded = [json.loads(l) for name in sorted(os.listdir(recdir))
+                for l in open(os.path.join(recdir, name), encoding="utf-8")]
+    check(len(recorded) == 3 and "x" in recorded[1] and
+          bytes.fromhex(recorded[1]["x"]) == trade(2).encode() and
+          "m" in recorded[0] and "m" in recorded[2], "recording: %s" % recorded, h)
+    print("binary: 1 binary message rejected and counted, trades %s written" %
+          [o["trade_id"] for o in outs])
 
 
 # ---- backpressure --------------------------------------------------------------------------
