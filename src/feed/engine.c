@@ -907,16 +907,21 @@ static void on_close(struct fh_ws *ws, const struct fh_ws_close_info *info)
     uint64_t sup = 0;
     if (expected || fh_ratelimit_allow(&v->rl_conn, now, &sup)) {
         struct fh_logq q1, q2;
+        /* Silence is measured from the upgrade or the last frame since: a connection that
+         * never opened received nothing and has no silence to report ("-"). */
+        char idle[24] = "-";
+        if (s->connected_ns != 0)
+            snprintf(idle, sizeof(idle), "%lld",
+                     s->local_reason_set ? (long long)(s->close_idle_ns / NS_PER_MS)
+                                         : (long long)((now - s->last_rx_ns) / NS_PER_MS));
         FH_LOG_AT(expected ? FH_LOG_INFO : FH_LOG_WARN, "connection closed",
                   "venue=%s slot=%zu conn=%lld reason=%s state=%s http_status=%d peer_code=%u "
-                  "peer_reason=%s streamed_ms=%lld idle_ms=%lld outcome=%s detail=%s "
+                  "peer_reason=%s streamed_ms=%lld idle_ms=%s outcome=%s detail=%s "
                   "suppressed=%llu",
                   v->name, sl->index, (long long)s->conn_id, fh_feed_close_name(why),
                   sess_state_names[prev], info->http_status, (unsigned)info->peer_code,
                   fh_logq(&q1, info->peer_reason),
-                  streamed ? (long long)((now - s->streaming_ns) / NS_PER_MS) : 0LL,
-                  s->local_reason_set ? (long long)(s->close_idle_ns / NS_PER_MS)
-                                      : (long long)((now - s->last_rx_ns) / NS_PER_MS),
+                  streamed ? (long long)((now - s->streaming_ns) / NS_PER_MS) : 0LL, idle,
                   fh_conn_outcome_name(outcome), fh_logq(&q2, info->message),
                   (unsigned long long)sup);
     }

@@ -643,6 +643,10 @@ def test_hostile():
                 check(not h.ready(), "ready without a valid certificate", h)
                 closes = h.log_lines("connection closed")
                 check(all(d["reason"] == "tls" for d in closes), "other failures", h)
+                # Never opened: nothing received, so no silence to measure.
+                check(all(d["idle_ms"] == "-" for d in closes),
+                      "idle_ms of connections that never opened: %s" % [
+                          d["idle_ms"] for d in closes], h)
                 check(any("verif" in d["detail"] or "certificate" in d["detail"]
                           for d in closes), "no certificate error message: %s" % closes[:2], h)
                 h.stop()
@@ -665,6 +669,9 @@ def test_hostile():
                        what="wrong accept to be counted")
             check(h.alive() and not h.ready(), "state after wrong accepts", h)
             check("Sec-WebSocket-Accept" in h.log_text(), "no clear message", h)
+            closes = h.log_lines("connection closed")
+            check(closes and all(d["idle_ms"] == "-" for d in closes),
+                  "idle_ms of upgrades that failed: %s" % [d["idle_ms"] for d in closes], h)
             h.stop()
     finally:
         stop.set()
