@@ -1249,8 +1249,7 @@ void fh_config_load_env(struct fh_config *c, const char *const *envp, struct fh_
 
 /* ---- --set ------------------------------------------------------------------------------ */
 
-static void load_set(struct fh_config *c, const char *arg, int index, struct seen *seen,
-                     struct fh_config_errors *e)
+static void load_set(struct fh_config *c, const char *arg, struct fh_config_errors *e)
 {
     char known[256], where[600];
     const char *eq = strchr(arg, '=');
@@ -1282,10 +1281,6 @@ static void load_set(struct fh_config *c, const char *arg, int index, struct see
                   known);
         goto out;
     }
-    if (seen_check(seen, id, key, index) != 0) {
-        add_error(e, "%s: given more than once", where);
-        goto out;
-    }
     struct source src = {{FH_CFG_FROM_SET, 0, false}, where, NULL};
     if (sec->passthrough)
         apply_kafka(c, key, value, &src, e);
@@ -1296,14 +1291,29 @@ out:
     free(value);
 }
 
+/* True if a later argument sets the same section.key as args[i] (same text before '='). */
+static bool set_overridden(const char *const *args, size_t n, size_t i)
+{
+    const char *eq = strchr(args[i], '=');
+    if (eq == NULL)
+        return false;
+    size_t len = (size_t)(eq - args[i]);
+    for (size_t j = i + 1; j < n; j++) {
+        if (strncmp(args[j], args[i], len) == 0 && args[j][len] == '=')
+            return true;
+    }
+    return false;
+}
+
 void fh_config_load_sets(struct fh_config *c, const char *const *args, size_t n,
                          struct fh_config_errors *e)
 {
-    struct seen seen;
-    memset(&seen, 0, sizeof(seen));
-    for (size_t i = 0; i < n; i++)
-        load_set(c, args[i], (int)i + 1, &seen, e);
-    seen_release(&seen);
+    /* The last --set of a key wins, as with most command lines (a wrapper's flag may be
+     * overridden by the operator's); the earlier ones are neither applied nor checked. */
+    for (size_t i = 0; i < n; i++) {
+        if (!set_overridden(args, n, i))
+            load_set(c, args[i], e);
+    }
 }
 
 /* ---- rules across keys ------------------------------------------------------------------ */

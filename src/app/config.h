@@ -183,7 +183,8 @@ void fh_config_load_string(struct fh_config *c, const char *name, const char *te
 /* Applies FEEDHANDLER_<SECTION>_<KEY> variables from envp (NULL: the process environment).
  * Any other FEEDHANDLER_* variable is an error. */
 void fh_config_load_env(struct fh_config *c, const char *const *envp, struct fh_config_errors *e);
-/* Applies "section.key=value" arguments (the --set flags), in order. */
+/* Applies "section.key=value" arguments (the --set flags), in order. Of several for one
+ * key the last wins: only it is applied and checked. */
 void fh_config_load_sets(struct fh_config *c, const char *const *args, size_t n,
                          struct fh_config_errors *e);
 /* Checks rules that involve several keys. Call after all sources are loaded. */

@@ -75,6 +75,15 @@ def case_check_ok():
                        env={"FEEDHANDLER_LOG_LEVEL": "debug",
                             "FEEDHANDLER_KAFKA_BOOTSTRAP_SERVERS": "localhost:9092"})
     expect(rc == 0 and out == "configuration OK\n", "valid overrides stay OK", out, err)
+    # The same key twice with --set: the last one wins; the earlier value is not checked.
+    rc, out, err = run("check-config", "-c", SHIPPED, "--set", "log.level=loud",
+                       "--set", "log.level=warn")
+    expect(rc == 0 and out == "configuration OK\n" and err == "",
+           "a repeated --set: the last one wins", out, err)
+    rc, out, err = run("check-config", "-c", SHIPPED, "--set", "log.level=warn",
+                       "--set", "log.level=loud")
+    expect(rc == 2 and err.startswith("--set:log.level: invalid value \"loud\"") and
+           err.count("\n") == 1, "a repeated --set: only the last value is checked", out, err)
 
 
 BROKEN = """\

@@ -792,13 +792,41 @@ static void test_set_errors(void **state)
     assert_error(&e, "--set:sink.=x: expected section.key=value");
     assert_error(&e, "--set:bogus.key: unknown section [bogus]");
     assert_error(&e, "--set:sink.nope: unknown key \"nope\" in [sink]");
-    assert_error(&e, "--set:log.level: given more than once");
     assert_error(&e, "--set:kafka.bogus: No such configuration property");
-    assert_error(&e, "--set:kafka.acks: given more than once");
-    assert_error_count(&e, 10);
-    assert_int_equal(c.log.level, FH_LOG_WARN);
-    assert_string_equal(fh_config_kafka_get(&c, "acks"), "all");
+    assert_error_count(&e, 8);
+    assert_int_equal(c.log.level, FH_LOG_ERROR); /* the last --set of a key wins */
+    assert_string_equal(fh_config_kafka_get(&c, "acks"), "1");
     assert_string_equal(c.sink.topic, "spaced");
+    finish(&c, &e);
+}
+
+/* The same key given twice with --set: the last one wins, and only it is checked (it used to
+ * be an error that also applied and checked the first value). */
+static void test_set_twice_last_wins(void **state)
+{
+    (void)state;
+    struct fh_config c;
+    struct fh_config_errors e;
+    const char *fixed[] = {"log.level=bogus", "sink.type=kafak",     "log.level=warn",
+                           "sink.type=file",  "kafka.acks=whatever", "kafka.acks=all"};
+    start(&c, &e);
+    fh_config_load_sets(&c, fixed, sizeof(fixed) / sizeof(fixed[0]), &e);
+    assert_error_count(&e, 0);
+    assert_int_equal(c.log.level, FH_LOG_WARN);
+    assert_int_equal(c.sink.type, FH_SINK_TYPE_FILE);
+    assert_string_equal(fh_config_kafka_get(&c, "acks"), "all");
+    char buf[64];
+    fh_config_format_origin(&c, FH_CFGK_log_level, buf, sizeof(buf));
+    assert_string_equal(buf, "--set");
+    finish(&c, &e);
+
+    /* A bad last value is the one error, and the earlier good value is not applied. */
+    const char *broken[] = {"log.level=warn", "log.level=bogus"};
+    start(&c, &e);
+    fh_config_load_sets(&c, broken, 2, &e);
+    assert_error(&e, "--set:log.level: invalid value \"bogus\"");
+    assert_error_count(&e, 1);
+    assert_int_equal(c.log.level, FH_LOG_INFO);
     finish(&c, &e);
 }
 
@@ -1179,6 +1207,7 @@ int main(void)
         cmocka_unit_test(test_env_name_mapping),
         cmocka_unit_test(test_env_errors),
         cmocka_unit_test(test_set_errors),
+        cmocka_unit_test(test_set_twice_last_wins),
         cmocka_unit_test(test_kafka_section),
         cmocka_unit_test(test_cross_key_rules),
         cmocka_unit_test(test_kraken_protocol_from_url),
