@@ -36,6 +36,18 @@
  * segment: at open the segment is truncated there and the loss is logged and counted; it is
  * never fatal.
  *
+ * Full or failing disks. The spool is bounded by max_bytes and by the filesystem's free space
+ * less reserve_bytes (checked at open, with a warning when max_bytes exceeds what the
+ * filesystem can give, and again while running): main appends beyond it are refused, which
+ * the sink turns into backpressure. A write that fails (ENOSPC, EDQUOT, EIO, EROFS, a short
+ * write) is never retried in a loop on the writer thread: its torn bytes are truncated, the
+ * records stay queued in memory and are retried with a backoff while the writer goes on
+ * reading ahead for the drain and deleting finished segments (which is what frees space);
+ * new main appends are refused meanwhile. Records still unwritten after write_grace_ms, or
+ * at shutdown, are given up to on_lost and counted (stats.lost): never dropped silently.
+ * Reads that fail are retried FH_SPOOL_READ_TRIES times; a record that stays unreadable (or
+ * fails its checksum) is given up to on_lost and counted in corrupt_records.
+ *
  * Threads. A spool has one writer thread that does all disk I/O (appends, fsync, reading
  * records back for a drain pass, checkpoints, deleting finished segments). The engine-side
  * functions below only copy bytes under a mutex that the writer never holds across I/O, so
@@ -55,6 +67,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Records per read-ahead buffer (two buffers). */
 #define FH_SPOOL_READAHEAD 1024
@@ -65,6 +78,41 @@
 #define FH_SPOOL_MAX_TOPIC   255
 /* Bytes of a record on disk besides topic, key, headers and value. */
 #define FH_SPOOL_RECORD_OVERHEAD 36
+
+/*
+ * The spool's file operations. Production uses the system calls (fh_spool_io_default); the
+ * storage fault-injection tests put failures, short writes and crashes in between. Each
+ * function has the system call's contract (-1 with errno on failure). ctx is the table's.
+ */
+struct statvfs;
+struct fh_spool_io {
+    void *ctx;
+    int (*open)(void *ctx, const char *path, int flags, int mode);
+    ssize_t (*pwrite)(void *ctx, int fd, const void *p, size_t n, off_t off);
+    ssize_t (*pread)(void *ctx, int fd, void *p, size_t n, off_t off);
+    int (*fdatasync)(void *ctx, int fd);
+    int (*ftruncate)(void *ctx, int fd, off_t len);
+    int (*rename)(void *ctx, const char *from, const char *to);
+    int (*unlink)(void *ctx, const char *path);
+    int (*fstatvfs)(void *ctx, int fd, struct statvfs *st);
+};
+extern const struct fh_spool_io fh_spool_io_default;
+
+/* Why the spool gave records up (fh_spool_config.on_lost). */
+enum fh_spool_loss {
+    FH_SPOOL_LOST_WRITE = 0,      /* could not be written (disk full or failing) in time */
+    FH_SPOOL_LOST_UNREADABLE = 1, /* written, but unreadable when read back */
+};
+
+/*
+ * Called for records the spool gives up, before their bytes are freed: r is the record
+ * (n = 1), or, for records whose bytes cannot be read, NULL with the count n. Runs on the
+ * spool's writer thread (or the thread in fh_spool_shutdown/close), never under the spool's
+ * lock; it must not call into the spool.
+ */
+struct fh_spool_record;
+typedef void (*fh_spool_lost_fn)(void *ctx, const struct fh_spool_record *r, uint64_t n,
+                                 enum fh_spool_loss why, int err);
 
 enum fh_spool_fsync {
     FH_SPOOL_FSYNC_BATCH = 0,    /* fdatasync after every batch the writer writes */
@@ -83,6 +131,16 @@ struct fh_spool_config {
     /* Reserve for front records (what librdkafka may hand back at once); informs the
      * initial size of the sorted index. 0: a default. */
     uint32_t front_hint;
+    /* Free space kept for front records, the checkpoint and new segment files: main appends
+     * stop when the filesystem's free space would fall below it (and at max_bytes). */
+    uint64_t reserve_bytes;
+    /* How long records that cannot be written are kept in memory and retried (the drain
+     * keeps running meanwhile and frees space) before they are given up to on_lost. 0: 10 s. */
+    int64_t write_grace_ms;
+    int64_t retry_ms;         /* first retry of a failed write, doubling to 1 s; 0: 50 ms */
+    fh_spool_lost_fn on_lost; /* NULL: losses are counted and logged only */
+    void *on_lost_ctx;
+    const struct fh_spool_io *io; /* NULL: fh_spool_io_default */
 };
 
 /* A record as a view. Strings are borrowed; headers is an opaque blob. */
@@ -118,7 +176,21 @@ struct fh_spool_stats {
     uint64_t disk_bytes;         /* gauge: bytes in segment files */
     uint64_t pending;            /* gauge: records not finished (on disk or queued) */
     uint64_t queued_bytes;       /* gauge: bytes waiting for the writer */
+    uint64_t lost;               /* records given up because they could not be written */
+    uint64_t read_errors;        /* failed reads (retried; a record still unreadable after
+                                  * FH_SPOOL_READ_TRIES is counted in corrupt_records) */
+    uint64_t fsync_errors;       /* failed fdatasync calls */
+    uint64_t checkpoint_errors;  /* checkpoints that could not be written (retried; until one
+                                  * is, a restart may deliver more records again than the
+                                  * documented window, not all counted as suspects) */
+    uint64_t blocked;            /* gauge: 1 while writes fail and records wait in memory */
+    uint64_t limit_bytes;        /* gauge: the bound in force: max_bytes, or less when the
+                                  * filesystem's free space (less reserve_bytes) is smaller */
+    uint64_t fs_free_bytes;      /* gauge: free space of the spool's filesystem */
 };
+
+/* Reads of one record that fail (EIO, short read) before it is given up as unreadable. */
+#define FH_SPOOL_READ_TRIES 5
 
 struct fh_spool;
 
@@ -134,10 +206,15 @@ int fh_spool_open(const struct fh_spool_config *cfg, struct fh_spool **out, char
                   size_t errlen);
 
 /*
- * Stops the writer after it has written everything queued, fsyncs, writes a final
- * checkpoint, and frees the spool. Records handed out by a pass and not resolved stay
- * pending on disk. NULL is fine. Blocks: shutdown only.
+ * Stops the writer after it has written everything queued (records that cannot be written
+ * get one more try, then go to on_lost), truncates torn bytes of failed writes, fsyncs and
+ * writes a final checkpoint. Afterwards the counters are final and no other call but
+ * fh_spool_stats and fh_spool_close may be made. Records handed out by a pass and not
+ * resolved stay pending on disk. Idempotent. Blocks: shutdown only.
  */
+void fh_spool_shutdown(struct fh_spool *sp);
+
+/* fh_spool_shutdown (if not done yet), then frees the spool. NULL is fine. */
 void fh_spool_close(struct fh_spool *sp);
 
 const struct fh_spool_stats *fh_spool_stats(const struct fh_spool *sp);
@@ -151,10 +228,20 @@ bool fh_spool_empty(struct fh_spool *sp);
 
 /*
  * Queues a main record (gseq larger than every record appended before). Copies r.
- * Returns 0, FH_ENOSPACE (the queue is full or the disk budget is used up: backpressure,
- * nothing queued), or FH_EINVAL (a field too large).
+ * Returns 0, FH_ENOSPACE (the queue is full, the disk budget or the filesystem's free space
+ * is used up, or writes are failing: backpressure, nothing queued), or FH_EINVAL (a field
+ * too large).
  */
 int fh_spool_append(struct fh_spool *sp, const struct fh_spool_record *r);
+
+/*
+ * The caller's promise that no front record with a gseq below floor will be appended from now
+ * on (records it has in flight elsewhere, e.g. in librdkafka, may still come back as front
+ * records: floor is the smallest of them). The checkpoint's low-water mark never passes it,
+ * so a restart never skips a front record appended after a checkpoint. UINT64_MAX (the
+ * default): nothing will come back. Any thread.
+ */
+void fh_spool_set_floor(struct fh_spool *sp, uint64_t floor);
 
 /*
  * Queues a front record: one that was handed to Kafka and failed. Never refused for lack of
