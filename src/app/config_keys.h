@@ -52,11 +52,13 @@
     V(FH_BINANCE_CHANNEL_TRADE, "trade") V(FH_BINANCE_CHANNEL_AGGTRADE, "aggTrade")
 #define FH_CFG_ENUM_spool_fsync(V) \
     V(FH_CFG_FSYNC_BATCH, "batch") V(FH_CFG_FSYNC_INTERVAL, "interval") V(FH_CFG_FSYNC_OFF, "off")
+#define FH_CFG_ENUM_spool_on_full(V) \
+    V(FH_CFG_ON_FULL_DROP, "drop") V(FH_CFG_ON_FULL_BACKPRESSURE, "backpressure") V(FH_CFG_ON_FULL_STOP, "stop")
 /* Every list above; config.c builds a table of names for each. */
-#define FH_CFG_ENUMS(X) X(log_level) X(sink_type) X(sink_format) X(binance_channel) X(spool_fsync)
+#define FH_CFG_ENUMS(X) X(log_level) X(sink_type) X(sink_format) X(binance_channel) X(spool_fsync) X(spool_on_full)
 /* The lists whose C type config.h declares, as enum fh_config_<list> (log_level's type,
  * enum fh_log_level, belongs to core/log.h). */
-#define FH_CFG_NEW_ENUMS(X) X(sink_type) X(sink_format) X(binance_channel) X(spool_fsync)
+#define FH_CFG_NEW_ENUMS(X) X(sink_type) X(sink_format) X(binance_channel) X(spool_fsync) X(spool_on_full)
 #endif
 /* clang-format on */
 
@@ -159,7 +161,10 @@ FH_CFG_SECTION_END(schema_registry)
 
 FH_CFG_SECTION_BEGIN(spool, "the Kafka sink's disk spool (src/sink/spool.c), with the sink work", "Disk spool of the Kafka sink: records the broker cannot take now.")
 FH_CFG_KEY(spool, dir, STRING, (NULL), "", "Spool directory (created if missing; one process at a time); empty: no spool: a full producer queue pushes back on the feeds and a failed delivery is lost.")
-FH_CFG_KEY(spool, max_bytes, SIZE, (1048576, 1099511627776), "1073741824", "Disk budget; when it is used up the sink pushes back on the feeds (records coming back from the producer may exceed it by the producer's queue size).")
+FH_CFG_KEY(spool, max_bytes, SIZE, (1048576, 1099511627776), "1073741824", "Disk budget; when it is used up the sink pushes back on the feeds (records coming back from the producer may exceed it by the producer's queue size). The filesystem's free space less reserve_bytes bounds it too, checked at start-up (a warning when max_bytes is larger) and while running.")
+FH_CFG_KEY(spool, reserve_bytes, SIZE, (0, 1099511627776), "0", "Free space the spool leaves on its filesystem for records coming back from the producer, the checkpoint and new segment files; 0: twice queue.buffering.max.kbytes plus 1 MiB.")
+FH_CFG_KEY(spool, on_full, ENUM, (enum fh_config_spool_on_full, spool_on_full), "drop", "When the spool has refused records for full_grace_ms (disk budget or filesystem full, or writes failing): drop (new trades are dropped, each counted in feedhandler_trades_lost_total and logged with venue, symbol and ids, until it has room), backpressure (keep the feeds paused however long) or stop (the daemon stops with exit status 1).")
+FH_CFG_KEY(spool, full_grace_ms, MS, (100, 86400000), "10000", "How long the spool may refuse records (the feeds are paused meanwhile and the drain frees space) before on_full applies; also how long records that cannot be written are held in memory and retried before they are given up and counted as lost.")
 FH_CFG_KEY(spool, segment_bytes, SIZE, (65536, 1073741824), "16777216", "Size at which a spool segment file is closed; finished segments are deleted whole.")
 FH_CFG_KEY(spool, fsync, ENUM, (enum fh_config_spool_fsync, spool_fsync), "batch", "When spooled data is made durable: batch (after every write batch), interval (every fsync_interval_ms) or off (survives a process crash, not a power loss).")
 FH_CFG_KEY(spool, fsync_interval_ms, MS, (1, 600000), "1000", "Period of fsync for spool.fsync=interval.")

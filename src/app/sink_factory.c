@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "obs/metrics.h"
 #include "sink/kafka.h"
+#include "sink/loss.h"
 #include "sink/spool.h"
 
 #include <stdio.h>
@@ -53,6 +54,7 @@ static struct fh_sink *kafka_from_config(const struct fh_config *c, enum fh_sink
         .fsync_interval_ms = c->spool.fsync_interval_ms,
         .queue_bytes = c->spool.queue_bytes,
         .inflight_max = (uint32_t)c->spool.inflight_max,
+        .reserve_bytes = c->spool.reserve_bytes,
     };
     struct fh_kafka_sink_config kc = {
         .format = c->sink.format == FH_SINK_FORMAT_AVRO ? FH_SINK_AVRO : FH_SINK_JSON,
@@ -66,6 +68,10 @@ static struct fh_sink *kafka_from_config(const struct fh_config *c, enum fh_sink
         .registry_timeout_ms = c->schema_registry.timeout_ms,
         .spool = c->spool.dir[0] != '\0' ? &spool : NULL,
         .spill_after_ms = c->spool.spill_after_ms,
+        .on_full = c->spool.on_full == FH_CFG_ON_FULL_STOP           ? FH_KAFKA_ON_FULL_STOP
+                   : c->spool.on_full == FH_CFG_ON_FULL_BACKPRESSURE ? FH_KAFKA_ON_FULL_BACKPRESSURE
+                                                                     : FH_KAFKA_ON_FULL_DROP,
+        .full_grace_ms = c->spool.full_grace_ms,
     };
     if (c->schema_registry.url[0] != '\0' && kc.format == FH_SINK_JSON)
         log_warn("schema_registry.url is set but sink.format = json: the registry is not used", "");
@@ -196,6 +202,16 @@ int fh_sink_register_kafka_metrics(struct fh_metrics *m, const struct fh_sink *s
                                  "99th percentile produce-to-acknowledgement latency (bucket "
                                  "bound).",
                                  "", latency_p99, (void *)k);
+    const uint64_t *lost = fh_kafka_sink_lost_by_reason(s);
+    for (int i = 0; rc == 0 && lost != NULL && i < FH_LOSS_REASON_COUNT; i++) {
+        char label[64];
+        snprintf(label, sizeof(label), "reason=\"%s\"",
+                 fh_loss_reason_name((enum fh_loss_reason)i));
+        rc = fh_metrics_counter(m, "feedhandler_trades_lost_total",
+                                "Trades given up by the Kafka sink, by reason (each also logged "
+                                "as \"trades lost\" with venue, symbol and ids).",
+                                label, &lost[i]);
+    }
     const struct fh_spool_stats *sp = fh_kafka_sink_spool_stats(s);
     if (sp == NULL || rc != 0)
         return rc;
@@ -205,8 +221,25 @@ int fh_sink_register_kafka_metrics(struct fh_metrics *m, const struct fh_sink *s
         {"feedhandler_spool_written_bytes_total", "Bytes written to spool segments.",
          &sp->bytes_written, false},
         {"feedhandler_spool_fsyncs_total", "fsync calls of the spool.", &sp->fsyncs, false},
-        {"feedhandler_spool_write_errors_total", "Failed spool writes (retried).",
-         &sp->write_errors, false},
+        {"feedhandler_spool_write_errors_total",
+         "Failed spool writes (the records are held in memory and retried).", &sp->write_errors,
+         false},
+        {"feedhandler_spool_read_errors_total", "Failed spool reads (retried).", &sp->read_errors,
+         false},
+        {"feedhandler_spool_fsync_errors_total", "Failed spool fdatasync calls.", &sp->fsync_errors,
+         false},
+        {"feedhandler_spool_lost_total",
+         "Spooled records given up because they could not be written in time (also in "
+         "feedhandler_trades_lost_total).",
+         &sp->lost, false},
+        {"feedhandler_spool_blocked", "1 while spool writes fail and records wait in memory.",
+         &sp->blocked, true},
+        {"feedhandler_spool_bound_bytes",
+         "The spool's bound in force: spool.max_bytes, or less when the filesystem's free space "
+         "(less spool.reserve_bytes) is smaller.",
+         &sp->limit_bytes, true},
+        {"feedhandler_spool_fs_free_bytes", "Free space of the spool's filesystem.",
+         &sp->fs_free_bytes, true},
         {"feedhandler_spool_recovered_total", "Records found in the spool at start-up.",
          &sp->recovered, false},
         {"feedhandler_spool_truncated_segments_total",

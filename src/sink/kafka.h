@@ -56,6 +56,13 @@ struct fh_kafka_prop {
     const char *value;
 };
 
+/* What the sink does when the spool stays full (refusing records) past full_grace_ms. */
+enum fh_kafka_on_full {
+    FH_KAFKA_ON_FULL_DROP = 0,         /* drop new trades, each counted and logged (default) */
+    FH_KAFKA_ON_FULL_BACKPRESSURE = 1, /* keep pushing back on the feeds, however long */
+    FH_KAFKA_ON_FULL_STOP = 2,         /* fail the sink: the daemon stops (exit status 1) */
+};
+
 struct fh_kafka_sink_config {
     enum fh_sink_format format;
     const char *topic;    /* the topic, or the prefix with topic_per_venue */
@@ -73,6 +80,8 @@ struct fh_kafka_sink_config {
     uint32_t fixed_schema_id;
     const struct fh_spool_config *spool; /* NULL: no spool */
     int64_t spill_after_ms;              /* stall detection, with a spool (default 3000) */
+    enum fh_kafka_on_full on_full;       /* with a spool */
+    int64_t full_grace_ms; /* how long the spool may refuse before on_full (default 10000) */
 };
 
 /* Why the sink could not start. */
@@ -122,6 +131,9 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
 
 /* The Kafka counters of s, or NULL if s is not a Kafka sink. */
 const struct fh_kafka_stats *fh_kafka_sink_stats(const struct fh_sink *s);
+/* The sink's losses by reason (sink/loss.h), or NULL if s is not a Kafka sink. */
+const uint64_t *fh_kafka_sink_lost_by_reason(const struct fh_sink *s);
+
 /* The spool's counters, or NULL (not a Kafka sink, or no spool). */
 const struct fh_spool_stats *fh_kafka_sink_spool_stats(const struct fh_sink *s);
 

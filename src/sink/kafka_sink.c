@@ -25,6 +25,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "sink/loss.h"
 #include "sink/registry.h"
 
 #include <errno.h>
@@ -93,6 +94,15 @@ struct kafka_sink {
     bool stalled_logged;
     bool spool_full_logged;
     bool closing;
+    bool flushed;
+
+    /* The spool refusing records: since when, and what then (spool.on_full). */
+    int64_t full_since_ns;
+    enum fh_kafka_on_full on_full;
+    int64_t full_grace_ns;
+    bool dropping;
+    struct fh_loss loss;
+    int64_t last_loss_tick_ns;
 
     struct fh_ratelimit rl_lost;
     struct fh_ratelimit rl_err;
@@ -327,20 +337,31 @@ static bool retriable(rd_kafka_resp_err_t e)
     }
 }
 
-static void count_lost(struct kafka_sink *ks, uint64_t n, const char *why, const char *topic)
+/* Losses. Every trade given up goes through one of these three: counted by reason (the sink's
+ * failed counter is their sum) and logged by sink/loss.c with venue, symbol and ids. */
+static void log_lost_cause(struct kafka_sink *ks, enum fh_loss_reason r, const char *why,
+                           const char *topic)
 {
-    stat_add(&ks->base.stats.failed, n);
     uint64_t suppressed = 0;
     if (fh_ratelimit_allow(&ks->rl_lost, fh_clock_monotonic_ns(), &suppressed))
-        log_error("kafka: trade lost",
-                  "reason=\"%s\" topic=%s count=%" PRIu64 " suppressed=%" PRIu64, why,
-                  topic ? topic : "-", n, suppressed);
+        log_error("kafka: trade lost", "reason=%s cause=\"%s\" topic=%s suppressed=%" PRIu64,
+                  fh_loss_reason_name(r), why, topic ? topic : "-", suppressed);
 }
 
-/* A record that came back failed from a direct produce: to the spool's front. */
-static void spool_failed(struct kafka_sink *ks, const rd_kafka_message_t *m, uint64_t gseq)
+static void lost_trade(struct kafka_sink *ks, enum fh_loss_reason r, const struct fh_trade *t,
+                       const char *why, const char *topic)
 {
-    uint8_t blob[HDR_BLOB_MAX];
+    char key[FH_LOSS_KEY_MAX];
+    struct fh_loss_item it;
+    fh_loss_item_from_trade(&it, t, key, sizeof(key));
+    fh_loss_add(&ks->loss, r, &it, 1);
+    if (why != NULL)
+        log_lost_cause(ks, r, why, topic);
+}
+
+/* The headers of a librdkafka message as the spool's blob. Returns the blob's length. */
+static size_t message_headers(const rd_kafka_message_t *m, uint8_t *blob, size_t cap)
+{
     size_t o = 0;
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -350,8 +371,61 @@ static void spool_failed(struct kafka_sink *ks, const rd_kafka_message_t *m, uin
         for (size_t i = 0;
              rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
              i++)
-            o = blob_put(blob, o, sizeof(blob), name, val, val ? size : 0);
+            o = blob_put(blob, o, cap, name, val, val ? size : 0);
     }
+    return o == SIZE_MAX ? 0 : o;
+}
+
+static void lost_record(struct kafka_sink *ks, enum fh_loss_reason r, struct fh_str key,
+                        struct fh_str value, struct fh_str headers, const char *why,
+                        const char *topic)
+{
+    struct fh_loss_item it;
+    fh_loss_item_from_record(&it, ks->base.format, key, value, headers);
+    fh_loss_add(&ks->loss, r, &it, 1);
+    if (why != NULL)
+        log_lost_cause(ks, r, why, topic);
+}
+
+static void lost_message(struct kafka_sink *ks, enum fh_loss_reason r, const rd_kafka_message_t *m,
+                         const char *why)
+{
+    uint8_t blob[HDR_BLOB_MAX];
+    size_t hn = message_headers(m, blob, sizeof(blob));
+    lost_record(ks, r, (struct fh_str){(const char *)m->key, m->key_len},
+                (struct fh_str){(const char *)m->payload, m->len},
+                (struct fh_str){(const char *)blob, hn}, why,
+                m->rkt ? rd_kafka_topic_name(m->rkt) : NULL);
+}
+
+static void lost_count(struct kafka_sink *ks, enum fh_loss_reason r, uint64_t n, const char *why)
+{
+    struct fh_loss_item it = {.key = {"", 0}, .kind = FH_LOSS_ID_NONE};
+    fh_loss_add(&ks->loss, r, &it, n);
+    log_lost_cause(ks, r, why, NULL);
+}
+
+/* The spool gave records up (its writer thread, or shutdown). */
+static void on_spool_lost(void *ctx, const struct fh_spool_record *r, uint64_t n,
+                          enum fh_spool_loss why, int err)
+{
+    struct kafka_sink *ks = ctx;
+    enum fh_loss_reason reason =
+        why == FH_SPOOL_LOST_WRITE ? FH_LOSS_SPOOL_WRITE : FH_LOSS_SPOOL_UNREADABLE;
+    (void)err;
+    if (r != NULL && r->key.n > 0) {
+        lost_record(ks, reason, r->key, r->value, r->headers, NULL, NULL);
+        return;
+    }
+    struct fh_loss_item it = {.key = {"", 0}, .kind = FH_LOSS_ID_NONE};
+    fh_loss_add(&ks->loss, reason, &it, n);
+}
+
+/* A record that came back failed from a direct produce: to the spool's front. */
+static void spool_failed(struct kafka_sink *ks, const rd_kafka_message_t *m, uint64_t gseq)
+{
+    uint8_t blob[HDR_BLOB_MAX];
+    size_t o = message_headers(m, blob, sizeof(blob));
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -360,11 +434,11 @@ static void spool_failed(struct kafka_sink *ks, const rd_kafka_message_t *m, uin
         .timestamp_ms = ts > 0 ? ts : 0,
         .topic = fh_str_c(topic),
         .key = {(const char *)m->key, m->key_len},
-        .headers = {(const char *)blob, o == SIZE_MAX ? 0 : o},
+        .headers = {(const char *)blob, o},
         .value = {(const char *)m->payload, m->len},
     };
-    if (o == SIZE_MAX || fh_spool_append_front(ks->spool, &r) != 0) {
-        count_lost(ks, 1, "cannot spool a failed delivery", topic);
+    if (fh_spool_append_front(ks->spool, &r) != 0) {
+        lost_message(ks, FH_LOSS_SPOOL_WRITE, m, "cannot spool a failed delivery");
         return;
     }
     stat_add(&ks->ks.spooled_failed, 1);
@@ -382,16 +456,28 @@ static unsigned latency_bucket(uint64_t lat_us)
 }
 
 /* Delivery reports: engine thread, from rd_kafka_poll. */
+static void delivered(struct kafka_sink *ks, const rd_kafka_message_t *m, bool from_spool,
+                      uint64_t v);
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     struct kafka_sink *ks = opaque;
     uintptr_t tag = (uintptr_t)m->_private;
     bool from_spool = (tag & 1) != 0;
-    uint64_t v = (uint64_t)(tag >> 1);
     ks->in_flight--;
     if (from_spool)
         ks->spool_in_flight--;
+    delivered(ks, m, from_spool, (uint64_t)(tag >> 1));
+    /* The last record produced directly is resolved (to the spool's front if it failed):
+     * nothing more can come back. */
+    if (!from_spool && ks->spool != NULL && ks->in_flight == ks->spool_in_flight)
+        fh_spool_set_floor(ks->spool, UINT64_MAX);
+}
+
+static void delivered(struct kafka_sink *ks, const rd_kafka_message_t *m, bool from_spool,
+                      uint64_t v)
+{
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         stat_add(&ks->base.stats.delivered, 1);
         stat_add(&ks->base.stats.bytes, m->len);
@@ -416,7 +502,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         ks->failure_seen = true;
         return;
     }
-    count_lost(ks, 1, rd_kafka_err2str(m->err), m->rkt ? rd_kafka_topic_name(m->rkt) : NULL);
+    lost_message(ks,
+                 ks->closing && m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ? FH_LOSS_SHUTDOWN
+                 : ks->closing && m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE  ? FH_LOSS_SHUTDOWN
+                                                                            : FH_LOSS_REJECTED,
+                 m, rd_kafka_err2str(m->err));
     if (from_spool)
         fh_spool_resolve(ks->spool, v, true); /* given up: counted as lost, off the spool */
 }
@@ -475,6 +565,64 @@ static int encode(struct kafka_sink *ks, const struct fh_trade *t, const struct 
     return 0;
 }
 
+static const char *on_full_name(enum fh_kafka_on_full p)
+{
+    return p == FH_KAFKA_ON_FULL_DROP   ? "drop"
+           : p == FH_KAFKA_ON_FULL_STOP ? "stop"
+                                        : "backpressure";
+}
+
+/* The spool refused a record: backpressure for full_grace, then what spool.on_full says. */
+static int spool_full(struct kafka_sink *ks, const struct fh_trade *t)
+{
+    int64_t now = fh_clock_monotonic_ns();
+    const struct fh_spool_stats *ss = fh_spool_stats(ks->spool);
+    if (ks->full_since_ns == 0) {
+        ks->full_since_ns = now;
+        log_warn("kafka: spool full, pushing back on the feeds",
+                 "spool_bytes=%" PRIu64 " bound_bytes=%" PRIu64 " queued_bytes=%" PRIu64
+                 " writes_failing=%s on_full=%s grace_ms=%lld",
+                 __atomic_load_n(&ss->disk_bytes, __ATOMIC_RELAXED),
+                 __atomic_load_n(&ss->limit_bytes, __ATOMIC_RELAXED),
+                 __atomic_load_n(&ss->queued_bytes, __ATOMIC_RELAXED),
+                 __atomic_load_n(&ss->blocked, __ATOMIC_RELAXED) ? "yes" : "no",
+                 on_full_name(ks->on_full), (long long)(ks->full_grace_ns / 1000000));
+    }
+    if (ks->on_full == FH_KAFKA_ON_FULL_BACKPRESSURE ||
+        now - ks->full_since_ns < ks->full_grace_ns) {
+        stat_add(&ks->base.stats.refused, 1);
+        stat_add(&ks->ks.spool_full, 1);
+        return FH_ENOSPACE;
+    }
+    if (ks->on_full == FH_KAFKA_ON_FULL_STOP) {
+        snprintf(ks->base.fatal_msg, sizeof(ks->base.fatal_msg),
+                 "the spool stayed full for %lld ms (spool.on_full = stop)",
+                 (long long)((now - ks->full_since_ns) / 1000000));
+        __atomic_store_n(&ks->base.fatal, 1, __ATOMIC_RELEASE);
+        stat_add(&ks->base.stats.refused, 1);
+        return FH_ENOSPACE;
+    }
+    if (!ks->dropping) {
+        ks->dropping = true;
+        log_error("kafka: spool full past its grace: new trades are dropped, counted and logged "
+                  "until it has room",
+                  "full_ms=%lld on_full=drop", (long long)((now - ks->full_since_ns) / 1000000));
+    }
+    lost_trade(ks, FH_LOSS_SPOOL_FULL, t, NULL, NULL);
+    return 0;
+}
+
+static void spool_has_room(struct kafka_sink *ks)
+{
+    if (ks->full_since_ns == 0)
+        return;
+    log_info("kafka: spool has room again", "full_ms=%lld dropped=%" PRIu64,
+             (long long)((fh_clock_monotonic_ns() - ks->full_since_ns) / 1000000),
+             __atomic_load_n(&ks->loss.by_reason[FH_LOSS_SPOOL_FULL], __ATOMIC_RELAXED));
+    ks->full_since_ns = 0;
+    ks->dropping = false;
+}
+
 static int kafka_write(struct fh_sink *base, const struct fh_trade *t)
 {
     struct kafka_sink *ks = (struct kafka_sink *)base;
@@ -484,7 +632,7 @@ static int kafka_write(struct fh_sink *base, const struct fh_trade *t)
     size_t vlen, klen = t->venue.n + 1 + t->symbol.n;
     int rc = te == NULL ? FH_ENOMEM : klen > KEY_MAX ? FH_EINVAL : encode(ks, t, te, &vlen);
     if (rc != 0) {
-        stat_add(&base->stats.failed, 1);
+        lost_trade(ks, FH_LOSS_ENCODE, t, fh_strerror(rc), te ? te->name : NULL);
         return rc;
     }
     memcpy(ks->key, t->venue.p, t->venue.n);
@@ -499,6 +647,10 @@ static int kafka_write(struct fh_sink *base, const struct fh_trade *t)
     if (ks->mode == FH_KAFKA_MODE_DIRECT) {
         if (ks->in_flight == 0)
             ks->last_ack_ns = fh_clock_monotonic_ns(); /* the stall clock starts now */
+        /* Records in librdkafka may come back to the spool's front: its checkpoint must not
+         * pass the oldest of them (fh_spool_set_floor). */
+        if (ks->spool != NULL && ks->in_flight == ks->spool_in_flight)
+            fh_spool_set_floor(ks->spool, gseq);
         rd_kafka_resp_err_t err = rd_kafka_producev(
             ks->rk, RD_KAFKA_V_RKT(te->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_KEY(ks->key, klen), RD_KAFKA_V_VALUE(ks->scratch, vlen),
@@ -514,7 +666,7 @@ static int kafka_write(struct fh_sink *base, const struct fh_trade *t)
             return 0;
         }
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            count_lost(ks, 1, rd_kafka_err2str(err), te->name);
+            lost_trade(ks, FH_LOSS_REJECTED, t, rd_kafka_err2str(err), te->name);
             return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? FH_ERANGE : FH_EIO;
         }
         stat_add(&ks->ks.queue_full, 1);
@@ -538,24 +690,13 @@ static int kafka_write(struct fh_sink *base, const struct fh_trade *t)
         .value = {(const char *)ks->scratch, vlen},
     };
     rc = fh_spool_append(ks->spool, &r);
-    if (rc == FH_ENOSPACE) {
-        stat_add(&base->stats.refused, 1);
-        stat_add(&ks->ks.spool_full, 1);
-        if (!ks->spool_full_logged) {
-            ks->spool_full_logged = true;
-            const struct fh_spool_stats *ss = fh_spool_stats(ks->spool);
-            log_warn("kafka: spool full, pushing back on the feeds",
-                     "spool_bytes=%" PRIu64 " queued_bytes=%" PRIu64,
-                     __atomic_load_n(&ss->disk_bytes, __ATOMIC_RELAXED),
-                     __atomic_load_n(&ss->queued_bytes, __ATOMIC_RELAXED));
-        }
-        return FH_ENOSPACE;
-    }
+    if (rc == FH_ENOSPACE)
+        return spool_full(ks, t);
     if (rc != 0) {
-        count_lost(ks, 1, "cannot spool", te->name);
+        lost_trade(ks, FH_LOSS_SPOOL_WRITE, t, "cannot spool", te->name);
         return rc;
     }
-    ks->spool_full_logged = false;
+    spool_has_room(ks);
     ks->next_gseq++;
     stat_add(&ks->ks.spooled, 1);
     stat_add(&base->stats.accepted, 1);
@@ -645,7 +786,7 @@ static void drain_some(struct kafka_sink *ks)
             stat_add(&ks->ks.produced, 1);
             continue;
         }
-        count_lost(ks, 1, rd_kafka_err2str(err), NULL);
+        lost_record(ks, FH_LOSS_REJECTED, r.key, r.value, r.headers, rd_kafka_err2str(err), NULL);
         fh_spool_resolve(ks->spool, token, true);
     }
 }
@@ -667,9 +808,13 @@ static void kafka_poll(struct fh_sink *base)
     struct kafka_sink *ks = (struct kafka_sink *)base;
     rd_kafka_poll(ks->rk, 0);
     publish_gauges(ks);
+    int64_t now = fh_clock_monotonic_ns();
+    if (now - ks->last_loss_tick_ns >= 250000000LL) {
+        ks->last_loss_tick_ns = now;
+        fh_loss_tick(&ks->loss, now);
+    }
     if (ks->spool == NULL)
         return;
-    int64_t now = fh_clock_monotonic_ns();
     if (ks->failure_seen) {
         /* A record came back: everything queued behind it must come back too. */
         ks->failure_seen = false;
@@ -726,7 +871,8 @@ static void take_back_all(struct kafka_sink *ks)
     stat_add(&ks->ks.purges, 1);
     wait_in_flight(ks, fh_clock_monotonic_ns() + SHUTDOWN_DRAIN_MS * 1000000LL);
     if (ks->in_flight > 0) {
-        count_lost(ks, ks->in_flight, "no delivery report after purging at shutdown", NULL);
+        lost_count(ks, FH_LOSS_SHUTDOWN, ks->in_flight,
+                   "no delivery report after purging at shutdown");
         ks->in_flight = 0;
     }
 }
@@ -748,29 +894,48 @@ static int kafka_flush(struct fh_sink *base, int64_t timeout_ms)
             rd_kafka_purge(ks->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
             wait_in_flight(ks, fh_clock_monotonic_ns() + SHUTDOWN_DRAIN_MS * 1000000LL);
             if (ks->in_flight > 0) {
-                count_lost(ks, ks->in_flight, "undelivered at shutdown", NULL);
+                lost_count(ks, FH_LOSS_SHUTDOWN, ks->in_flight, "undelivered at shutdown");
                 ks->in_flight = 0;
             }
         } else {
             take_back_all(ks);
         }
     }
+    uint64_t lost_before = fh_loss_total(&ks->loss);
     int rc = all_delivered ? 0 : -ETIMEDOUT;
     if (ks->spool != NULL) {
         int64_t sync_ms = (deadline - fh_clock_monotonic_ns()) / 1000000;
-        if (fh_spool_sync(ks->spool, sync_ms < 5000 ? 5000 : sync_ms) != 0)
-            rc = -ETIMEDOUT;
+        fh_spool_sync(ks->spool, sync_ms < 5000 ? 5000 : sync_ms);
+        /* The writer writes what is queued (or gives it up, counted), truncates what failed
+         * writes left and checkpoints: after this the counters are final. */
+        fh_spool_shutdown(ks->spool);
+        if (fh_loss_total(&ks->loss) != lost_before)
+            rc = FH_EIO; /* some of the rest could not be kept */
         else if (!fh_spool_empty(ks->spool))
             rc = FH_SINK_FLUSH_KEPT; /* durable on disk: the next run drains it */
+        else
+            rc = 0;
     }
+    ks->flushed = true;
+    fh_loss_flush(&ks->loss);
     publish_gauges(ks);
     const struct fh_spool_stats *ss = ks->spool ? fh_spool_stats(ks->spool) : NULL;
+    char by[256];
+    size_t o = 0;
+    for (int i = 0; i < FH_LOSS_REASON_COUNT; i++) {
+        int w = snprintf(by + o, sizeof(by) - o, " lost_%s=%" PRIu64,
+                         fh_loss_reason_name((enum fh_loss_reason)i),
+                         __atomic_load_n(&ks->loss.by_reason[i], __ATOMIC_RELAXED));
+        if (w > 0 && (size_t)w < sizeof(by) - o)
+            o += (size_t)w;
+    }
     log_info("kafka: flushed",
-             "delivered_all=%s left_at_deadline=%" PRIu64 " spool_pending=%" PRIu64
-             " lost=%" PRIu64,
+             "delivered_all=%s left_at_deadline=%" PRIu64 " delivered=%" PRIu64
+             " spool_pending=%" PRIu64 " lost=%" PRIu64 "%s",
              rc == 0 ? "yes" : (rc == FH_SINK_FLUSH_KEPT ? "no, rest spooled" : "no"), left,
-             ss ? __atomic_load_n(&ss->pending, __ATOMIC_RELAXED) : 0,
-             __atomic_load_n(&base->stats.failed, __ATOMIC_RELAXED));
+             __atomic_load_n(&base->stats.delivered, __ATOMIC_RELAXED),
+             ss ? __atomic_load_n(&ss->pending, __ATOMIC_RELAXED) : 0, fh_loss_total(&ks->loss),
+             by);
     return rc;
 }
 
@@ -785,13 +950,14 @@ static void kafka_destroy(struct fh_sink *base)
             rd_kafka_purge(ks->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
             wait_in_flight(ks, fh_clock_monotonic_ns() + SHUTDOWN_DRAIN_MS * 1000000LL);
             if (ks->in_flight > 0)
-                count_lost(ks, ks->in_flight, "undelivered at shutdown", NULL);
+                lost_count(ks, FH_LOSS_SHUTDOWN, ks->in_flight, "undelivered at shutdown");
         } else {
             take_back_all(ks);
         }
     }
     fh_spool_close(ks->spool); /* writes what the purge sent back, then the checkpoint */
     ks->spool = NULL;
+    fh_loss_destroy(&ks->loss);
     for (size_t i = 0; i < ks->ntopics; i++) {
         if (ks->topics[i].rkt != NULL)
             rd_kafka_topic_destroy(ks->topics[i].rkt);
@@ -910,6 +1076,9 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
     }
     ks->base.ops = &kafka_ops;
     ks->base.format = cfg->format;
+    fh_loss_init(&ks->loss, &ks->base.stats.failed);
+    ks->on_full = cfg->on_full;
+    ks->full_grace_ns = (cfg->full_grace_ms > 0 ? cfg->full_grace_ms : 10000) * 1000000LL;
     ks->per_venue = cfg->topic_per_venue;
     ks->topic_base = strdup(cfg->topic ? cfg->topic : "trades");
     ks->spill_ns = (cfg->spill_after_ms > 0 ? cfg->spill_after_ms : 3000) * 1000000;
@@ -963,6 +1132,16 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
     if (cfg->spool != NULL) {
         struct fh_spool_config sc = *cfg->spool;
         sc.front_hint = (uint32_t)conf_u64(conf, "queue.buffering.max.messages", 100000);
+        sc.on_lost = on_spool_lost;
+        sc.on_lost_ctx = ks;
+        if (sc.write_grace_ms <= 0)
+            sc.write_grace_ms = ks->full_grace_ns / 1000000;
+        if (sc.reserve_bytes == 0) {
+            /* Room for what the producer can hand back at once (records take about twice
+             * their payload in the spool), the checkpoint and new segment files. */
+            sc.reserve_bytes =
+                2 * conf_u64(conf, "queue.buffering.max.kbytes", 16384) * 1024 + (1u << 20);
+        }
         char serr[400];
         if (fh_spool_open(&sc, &ks->spool, serr, sizeof(serr)) != 0) {
             snprintf(err, errlen, "%s", serr);
@@ -1028,6 +1207,12 @@ fail:
 const struct fh_kafka_stats *fh_kafka_sink_stats(const struct fh_sink *s)
 {
     return s != NULL && s->ops == &kafka_ops ? &((const struct kafka_sink *)s)->ks : NULL;
+}
+
+const uint64_t *fh_kafka_sink_lost_by_reason(const struct fh_sink *s)
+{
+    return s != NULL && s->ops == &kafka_ops ? ((const struct kafka_sink *)s)->loss.by_reason
+                                             : NULL;
 }
 
 const struct fh_spool_stats *fh_kafka_sink_spool_stats(const struct fh_sink *s)

@@ -246,6 +246,9 @@ static void test_key_names_are_the_contract(void **state)
         {"spool", "queue_bytes"},
         {"spool", "inflight_max"},
         {"spool", "spill_after_ms"},
+        {"spool", "reserve_bytes"},
+        {"spool", "on_full"},
+        {"spool", "full_grace_ms"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         key_id(names[i][0], names[i][1]);
