@@ -16,6 +16,7 @@ set(FH_KAFKA_CASES
     "daemon\;kill9\;300"
     "daemon\;torn_segment\;180"
     "daemon\;sigterm\;180"
+    "daemon\;disk_full\;600"
     "driver\;readback\;180"
     "driver\;kill9\;300"
     "driver\;torn_segment\;180")

@@ -565,7 +565,9 @@ class DaemonProducer(DriverProducer):
     RATE_PER_SYMBOL = 200  # feedsim's 6 books (3 symbols x 2 venues): about 1200 trades/s
     MAX_COUNT = 5000       # "count" trades delivered is capped: the feed's pace is fixed
 
-    def __init__(self, tmp, sections, name="daemon"):
+    def __init__(self, tmp, sections, name="daemon", rate_per_symbol=None):
+        if rate_per_symbol is not None:
+            self.RATE_PER_SYMBOL = rate_per_symbol
         import engine_lib
         import feedsim_lib
         self.engine_lib = engine_lib
@@ -623,6 +625,11 @@ class DaemonProducer(DriverProducer):
 
         def g(name):
             return int(sum(v for (n, _), v in m.items() if n == name))
+
+        lost = {}
+        for (n, lab), v in m.items():
+            if n == "feedhandler_trades_lost_total":
+                lost[dict(lab).get("reason")] = int(v)
         try:
             self.max_rss_kb = max(self.max_rss_kb, self.handler.rss_kb())
         except OSError:
@@ -633,6 +640,8 @@ class DaemonProducer(DriverProducer):
             "delivered": g("feedhandler_sink_delivered_total"),
             "failed": g("feedhandler_sink_failed_total"),
             "paused": False, "done": False, "max_rss_kb": self.max_rss_kb,
+            "lost": lost,
+            "backpressure_paused": g("feedhandler_backpressure_paused"),
             "kafka": {k: g("feedhandler_kafka_%s" % n) for k, n in [
                 ("produced", "produced_total"), ("spooled", "spooled_total"),
                 ("spooled_failed", "spooled_failed_total"), ("drained", "drained_total"),
@@ -646,7 +655,11 @@ class DaemonProducer(DriverProducer):
                       "recovered": g("feedhandler_spool_recovered_total"),
                       "recovered_suspect": g("feedhandler_kafka_duplicates_suspected_total"),
                       "truncated_segments": g("feedhandler_spool_truncated_segments_total"),
-                      "truncated_bytes": g("feedhandler_spool_truncated_bytes_total")},
+                      "truncated_bytes": g("feedhandler_spool_truncated_bytes_total"),
+                      "bound_bytes": g("feedhandler_spool_bound_bytes"),
+                      "blocked": g("feedhandler_spool_blocked"),
+                      "write_errors": g("feedhandler_spool_write_errors_total"),
+                      "lost": g("feedhandler_spool_lost_total")},
         }
         return self.last_stats
 
@@ -700,10 +713,10 @@ class DaemonProducer(DriverProducer):
         return False
 
 
-def make_producer(kind, tmp, sections, name="producer"):
+def make_producer(kind, tmp, sections, name="producer", **kw):
     if kind == "driver":
         return DriverProducer(tmp, sections, name)
-    return DaemonProducer(tmp, sections, name)
+    return DaemonProducer(tmp, sections, name, **kw)
 
 
 def spool_segments(spool_dir):

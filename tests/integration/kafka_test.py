@@ -26,6 +26,7 @@ Usage: kafka_test.py [--producer driver|daemon] CASE...
 import argparse
 import os
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -417,6 +418,126 @@ def test_registry_existing():
         # Our schema is version 2 of the subject, with id 2: the frames say so.
         assert dec.by_id.keys() == {2}, dec.by_id.keys()
         b.stop()
+
+
+def lost_runs(log_lines):
+    """The handler's "trades lost" lines as {(venue, symbol): set of trade ids} plus the count
+    of losses without ids."""
+    ids, anonymous = {}, 0
+    for d in log_lines:
+        n = int(d["count"])
+        if d.get("id_kind") != "trade_id":
+            anonymous += n
+            continue
+        first, last = int(d["first"]), int(d["last"])
+        assert last - first + 1 == n, d
+        ids.setdefault((d["venue"], d["symbol"]), set()).update(range(first, last + 1))
+    return ids, anonymous
+
+
+def test_disk_full():
+    """The spool on a 20 MB filesystem, every broker down until it is full and trades are
+    dropped (counted), then back: the spool drains while the handler runs, the feeds resume,
+    SIGTERM exits 0, and per symbol every trade the exchange printed between the first and
+    the last one delivered is in the topic, in a "trades lost" report, or in a "trade gap"
+    report: exactly one of the three (zero silent loss)."""
+    import engine_lib
+    assert PRODUCER == "daemon", "disk_full runs the daemon"
+    tmp = K.tmpdir("kafka-diskfull-")
+    fsdir = os.path.join(tmp, "spoolfs")
+    os.makedirs(fsdir)
+    mnt = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m,mode=0700", "tmpfs", fsdir],
+                         capture_output=True, text=True)
+    assert mnt.returncode == 0, ("disk_full mounts a 20 MB tmpfs and needs root (CI runs as "
+                                 "root): %s" % mnt.stderr.strip())
+    try:
+        with K.MockBroker(3) as b, K.Registry() as reg:
+            b.create(TOPIC, 4)
+            sec = K.kafka_sections(
+                b, TOPIC, registry=reg, spool_dir=os.path.join(fsdir, "spool"),
+                spool={"segment_bytes": "1m", "full_grace_ms": 3000, "on_full": "drop"},
+                kafka={"queue.buffering.max.kbytes": "2048"})
+            with K.make_producer(PRODUCER, tmp, sec, rate_per_symbol=1500) as p:
+                p.start()
+                p.wait_stats(lambda s: s.get("delivered", 0) >= 3000, 60, "first deliveries")
+                log = p.log_text()
+                assert "max_bytes is larger than the spool's filesystem" in log, log[-3000:]
+                b.all_down()
+                p.wait_stats(lambda s: s.get("lost", {}).get("spool_full", 0) > 0, 180,
+                             "the spool full and trades dropped")
+                time.sleep(2)
+                full = p.stats()
+                assert full["spool"]["bound_bytes"] < 20 * 1024 * 1024, full["spool"]
+                b.all_up()
+                # The spool drains while the handler runs, and the feeds resume.
+                p.wait_stats(lambda s: s["kafka"]["drained"] > 0 and s["kafka"]["mode"] == 0,
+                             180, "the spool drained, producing directly")
+                resumed = p.stats()
+                p.wait_stats(lambda s: s["delivered"] > resumed["delivered"] + 5000 and
+                             s["backpressure_paused"] == 0, 60, "the feeds flowing again")
+                p.signal(signal.SIGTERM)
+                rc = p.handler.wait_exit(120)
+                end = p.stats()
+                assert rc == 0, "exit status %s:\n%s" % (rc, p.handler.log_tail())
+                truth = p.truth()
+                log = p.log_text()
+                gaps = engine_lib.gap_lines(p.handler)
+                gap_log = p.handler.log_lines("trade gap")
+                lost_lines = p.handler.log_lines("trades lost")
+                flushed = p.handler.log_lines("kafka: flushed")
+            rep, dec, records = read_back(b, [TOPIC], truth, reg)
+            b.stop()
+    finally:
+        subprocess.run(["umount", "-l", fsdir], check=False)
+    print("disk_full: at full", full["kafka"], full["spool"], full["lost"])
+    print("disk_full: end", end["kafka"], end["spool"], end["lost"])
+    assert not rep.errors, rep.summary()
+    assert rep.duplicates == 0, rep.summary()
+    assert "writes_failing" in log and "spool has room again" in log, log[-3000:]
+    lost_ids, anonymous = lost_runs(lost_lines)
+    assert anonymous == 0, "losses without ids: %d" % anonymous
+    assert flushed and int(flushed[-1]["lost"]) == sum(len(v) for v in lost_ids.values()), \
+        (flushed, {k: len(v) for k, v in lost_ids.items()})
+    assert int(flushed[-1]["lost_spool_full"]) > 0, flushed[-1]
+    gap_ids = {}
+    # Per symbol, between the first and the last trade delivered: each truth trade is in
+    # exactly one of topic / loss report / gap report.
+    delivered = {}
+    for r in records:
+        d = dec.decode(r.value)
+        delivered.setdefault((d["venue"], d["symbol"]), set()).add(d["trade_id"])
+    sym_of = {}
+    for r in records:
+        d = dec.decode(r.value)
+        sym_of[(d["venue"], d["native_symbol"])] = d["symbol"]
+    for venue, native, _channel, first, n in gaps:
+        key = (venue, sym_of.get((venue, native), native))
+        gap_ids.setdefault(key, set()).update(range(first, first + n))
+    assert all(d.get("suppressed", "0") == "0" for d in gap_log), gap_log
+    by_key = {}
+    for t in truth:
+        venue = "kraken" if t["venue"].startswith("kraken") else t["venue"]
+        sym = sym_of.get((venue, t["native_symbol"]))
+        if sym is not None:
+            by_key.setdefault((venue, sym), []).append(int(t["trade_id"]))
+    total = {"truth": 0, "delivered": 0, "lost": 0, "gap": 0}
+    for key, got in delivered.items():
+        lo, hi = min(got), max(got)
+        window = [i for i in by_key[key] if lo <= i <= hi]
+        lost = lost_ids.get(key, set())
+        gap = gap_ids.get(key, set())
+        for i in window:
+            n = (i in got) + (i in lost) + (i in gap)
+            assert n == 1, "%s id %d: delivered %s, lost %s, gap %s" % (
+                key, i, i in got, i in lost, i in gap)
+        assert got <= set(window), key
+        total["truth"] += len(window)
+        total["delivered"] += len([i for i in window if i in got])
+        total["lost"] += len([i for i in window if i in lost])
+        total["gap"] += len([i for i in window if i in gap])
+    assert total["lost"] > 0, total
+    assert total["truth"] == total["delivered"] + total["lost"] + total["gap"], total
+    print("disk_full: accounted", total)
 
 
 def main():
