@@ -4,6 +4,7 @@
 #include "app/run.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "venue/venue.h"
 
 #include <getopt.h>
 #include <stdarg.h>
@@ -135,7 +136,7 @@ int fh_cmd_run(int argc, char **argv)
     if (cfg.binance.enabled || cfg.kraken.enabled)
         log_info("venues", "binance=%s kraken=%s kraken_protocol=%s",
                  cfg.binance.enabled ? "on" : "off", cfg.kraken.enabled ? "on" : "off",
-                 fh_config_kraken_v2(&cfg) ? "v2" : "v1");
+                 fh_venue_for_section("kraken", cfg.kraken.url)->name);
     if (!cfg.tls.verify)
         log_warn("TLS certificate verification is disabled (tls.verify=false)", "");
     rc = fh_run_daemon(&cfg);

@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "sink/kafka_conf.h"
+#include "venue/venue.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -65,56 +66,6 @@ static int check_readable_file(const char *s, char *err, size_t errsz)
     }
     if (!S_ISREG(st.st_mode)) {
         snprintf(err, errsz, "\"%s\" is not a regular file", s);
-        return FH_EINVAL;
-    }
-    return 0;
-}
-
-static bool is_upper_alnum(unsigned char ch)
-{
-    return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-}
-
-/* Binance spot symbols are the concatenated upper-case pair, e.g. BTCUSDT. */
-static int check_binance_symbol(const char *s, char *err, size_t errsz)
-{
-    if (strchr(s, '/') != NULL) {
-        snprintf(err, errsz,
-                 "\"%s\" is not a native Binance symbol: no slash (write BTCUSDT, not BTC/USDT)",
-                 s);
-        return FH_EINVAL;
-    }
-    for (const char *p = s; *p != '\0'; p++) {
-        if (!is_upper_alnum((unsigned char)*p)) {
-            snprintf(err, errsz,
-                     "\"%s\" is not a native Binance symbol: upper-case letters and digits only "
-                     "(e.g. BTCUSDT)",
-                     s);
-            return FH_EINVAL;
-        }
-    }
-    return 0;
-}
-
-/* Kraken pairs are BASE/QUOTE on both protocols (BTC/USD on v2, XBT/USD on v1). */
-static int check_kraken_symbol(const char *s, char *err, size_t errsz)
-{
-    const char *slash = strchr(s, '/');
-    if (slash == NULL) {
-        snprintf(err, errsz,
-                 "\"%s\" is not a native Kraken pair: it needs a slash (e.g. BTC/USD on v2, "
-                 "XBT/USD on v1)",
-                 s);
-        return FH_EINVAL;
-    }
-    bool ok = slash != s && slash[1] != '\0' && strchr(slash + 1, '/') == NULL;
-    for (const char *p = s; ok && *p != '\0'; p++)
-        ok = p == slash || is_upper_alnum((unsigned char)*p) || *p == '.';
-    if (!ok) {
-        snprintf(err, errsz,
-                 "\"%s\" is not a native Kraken pair: BASE/QUOTE in upper-case letters and "
-                 "digits (e.g. BTC/USD)",
-                 s);
         return FH_EINVAL;
     }
     return 0;
@@ -1433,17 +1384,6 @@ int fh_config_load(struct fh_config *c, const char *file, const char *const *env
 }
 
 /* ---- reporting -------------------------------------------------------------------------- */
-
-bool fh_config_kraken_v2(const struct fh_config *c)
-{
-    const char *p = strstr(c->kraken.url, "://");
-    p = p != NULL ? p + 3 : c->kraken.url;
-    p += strcspn(p, "/?#"); /* the path starts after the authority */
-    size_t n = strcspn(p, "?#");
-    while (n > 1 && p[n - 1] == '/')
-        n--;
-    return n >= 3 && memcmp(p + n - 3, "/v2", 3) == 0;
-}
 
 static bool kafka_secret(const char *key)
 {

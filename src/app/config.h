@@ -202,8 +202,6 @@ void fh_config_format_origin(const struct fh_config *c, int id, char *buf, size_
 
 /* The value of a [kafka] property, or NULL if it is not set. */
 const char *fh_config_kafka_get(const struct fh_config *c, const char *key);
-/* True if kraken.url selects protocol v2 (its path ends in /v2). */
-bool fh_config_kraken_v2(const struct fh_config *c);
 
 /* Logs the effective configuration, one info line per key (secret-looking [kafka] values are
  * shown as "***"). */

@@ -24,7 +24,7 @@ static const struct command commands[] = {
     {"config-keys", fh_cmd_config_keys, "config-keys",
      "print the table of configuration keys (Markdown, as in docs/CONFIG.md)"},
     {"replay", fh_cmd_replay,
-     "replay --venue binance|kraken-v1|kraken-v2 --input FILE --metadata FILE [--rest]\n"
+     "replay --venue PROTOCOL --input FILE --metadata FILE [--rest]\n"
      "                   [--symbol SYM] [--time-us] [--strict] [-c FILE [--set ...]]",
      "parse recorded messages (raw lines or [record] files) or a REST response through\n"
      "                the venue parsers and write the trades (source REPLAY) to the sink;\n"

@@ -31,8 +31,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define REPLAY_USAGE                                                                             \
-    "--venue binance|kraken-v1|kraken-v2 --input FILE --metadata FILE [--rest [--symbol SYM]]\n" \
+#define REPLAY_USAGE                                                          \
+    "--venue PROTOCOL --input FILE --metadata FILE [--rest [--symbol SYM]]\n" \
     "       [--time-us] [--strict] [-c FILE [--set section.key=value]...]"
 
 #define MAX_METADATA_BYTES (64u << 20)
@@ -355,11 +355,16 @@ int fh_cmd_replay(int argc, char **argv)
     rc = FH_EXIT_RUNTIME;
     const struct fh_venue_ops *ops = fh_venue_find(o.venue);
     if (ops == NULL) {
-        rc = usage_error("unknown venue '%s' (binance, kraken-v1, kraken-v2)", o.venue);
+        char names[256];
+        size_t n = 0;
+        for (size_t i = 0; fh_venues[i] != NULL && n < sizeof(names); i++)
+            n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "",
+                                  fh_venues[i]->name);
+        rc = usage_error("unknown venue '%s' (protocols: %s)", o.venue, names);
         goto out;
     }
-    if (o.rest && ops->protocol == FH_PROTO_BINANCE && o.symbol == NULL) {
-        rc = usage_error("%s", "--rest with binance needs --symbol (rows carry no symbol)");
+    if (o.rest && !ops->caps.rest_rows_carry_symbol && o.symbol == NULL) {
+        rc = usage_error("--rest with %s needs --symbol (rows carry no symbol)", ops->name);
         goto out;
     }
     size_t meta_len = 0, input_len = 0;
@@ -375,7 +380,7 @@ int fh_cmd_replay(int argc, char **argv)
         goto fail;
     log_info("symbol metadata loaded", "venue=%s source=file path=%s symbols=%zu", ops->name,
              o.metadata, symbols.n);
-    struct fh_venue_parser_opts popts = {.binance_time_us = o.time_us,
+    struct fh_venue_parser_opts popts = {.time_us = o.time_us,
                                          .max_message_bytes = 64u << 20,
                                          .max_tokens = 1u << 22,
                                          .max_trades = 1u << 16};

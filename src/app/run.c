@@ -147,7 +147,7 @@ static int load_metadata(struct app *a, int i, const struct fh_venue_ops *ops, c
     return 0;
 }
 
-static unsigned binance_channels(const struct fh_config *c)
+static unsigned configured_channels(const struct fh_config *c)
 {
     unsigned bits = 0;
     for (size_t i = 0; i < c->binance.channels.n; i++)
@@ -181,11 +181,11 @@ static void fill_feed_config(struct app *a, struct fh_feed_config *f)
     f->metrics = a->metrics;
     if (c->binance.enabled) {
         struct fh_feed_venue_config *v = &f->venues[f->n_venues++];
-        v->ops = &fh_venue_binance;
+        v->ops = fh_venue_for_section("binance", c->binance.url);
         v->url = c->binance.url;
         v->symbols = (const char *const *)c->binance.symbols.items;
         v->n_symbols = c->binance.symbols.n;
-        v->channels = binance_channels(c);
+        v->channels = configured_channels(c);
         v->per_connection = (size_t)c->binance.streams_per_connection;
         v->time_us = c->binance.microseconds;
         v->lifetime_ms = c->binance.lifetime_ms;
@@ -197,7 +197,7 @@ static void fill_feed_config(struct app *a, struct fh_feed_config *f)
     }
     if (c->kraken.enabled) {
         struct fh_feed_venue_config *v = &f->venues[f->n_venues++];
-        v->ops = fh_config_kraken_v2(c) ? &fh_venue_kraken_v2 : &fh_venue_kraken_v1;
+        v->ops = fh_venue_for_section("kraken", c->kraken.url);
         v->url = c->kraken.url;
         v->symbols = (const char *const *)c->kraken.symbols.items;
         v->n_symbols = c->kraken.symbols.n;
@@ -293,13 +293,13 @@ static int start(struct app *a, struct fh_feed_config *f)
         log_error("cannot set up TLS", "error=\"%s\"", err);
         return FH_EXIT_USAGE;
     }
-    if (c->binance.enabled && (rc = load_metadata(a, 0, &fh_venue_binance, c->binance.metadata_file,
-                                                  c->binance.rest_url)) != 0)
+    if (c->binance.enabled &&
+        (rc = load_metadata(a, 0, fh_venue_for_section("binance", c->binance.url),
+                            c->binance.metadata_file, c->binance.rest_url)) != 0)
         return rc;
     if (c->kraken.enabled &&
-        (rc =
-             load_metadata(a, 1, fh_config_kraken_v2(c) ? &fh_venue_kraken_v2 : &fh_venue_kraken_v1,
-                           c->kraken.metadata_file, c->kraken.rest_url)) != 0)
+        (rc = load_metadata(a, 1, fh_venue_for_section("kraken", c->kraken.url),
+                            c->kraken.metadata_file, c->kraken.rest_url)) != 0)
         return rc;
     if (c->record.dir[0] != '\0') {
         struct fh_recorder_config rc_cfg = {.dir = c->record.dir,

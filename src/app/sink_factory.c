@@ -9,6 +9,7 @@
 #include "sink/kafka.h"
 #include "sink/loss.h"
 #include "sink/spool.h"
+#include "venue/venue.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,9 +44,9 @@ static struct fh_sink *kafka_from_config(const struct fh_config *c, enum fh_sink
     const char *venues[2];
     size_t nvenues = 0;
     if (c->binance.enabled)
-        venues[nvenues++] = "binance";
+        venues[nvenues++] = fh_venue_for_section("binance", c->binance.url)->venue;
     if (c->kraken.enabled)
-        venues[nvenues++] = "kraken";
+        venues[nvenues++] = fh_venue_for_section("kraken", c->kraken.url)->venue;
     struct fh_spool_config spool = {
         .dir = c->spool.dir,
         .max_bytes = c->spool.max_bytes,

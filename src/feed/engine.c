@@ -408,7 +408,7 @@ static int send_subscribe(struct session *s, int64_t now)
         .channels = FH_CH_TRADE,
         /* After a reconnect Kraken v2 sends the last trades again, so the overlap with what
          * we already have is deduplicated by id and nothing in it is lost. */
-        .snapshot = v->cfg.ops->protocol == FH_PROTO_KRAKEN_V2 && slot_has_history(sl),
+        .snapshot = v->cfg.ops->caps.snapshot_on_resubscribe && slot_has_history(sl),
         .time_us = v->cfg.time_us,
         .req_id = ++e->next_req_id,
     };
@@ -809,8 +809,8 @@ static void on_open(struct fh_ws *ws)
         session_close(s, FH_FEED_CLOSE_SHUTDOWN, false);
         return;
     }
-    if (v->cfg.ops->protocol == FH_PROTO_BINANCE) {
-        /* Binance subscribes through the URL (combined streams): streaming at once. */
+    if (v->cfg.ops->caps.subscribe_in_url) {
+        /* The URL names the streams (combined streams): streaming at once. */
         set_streaming(s, now);
         return;
     }
@@ -1134,7 +1134,7 @@ static void check_session(struct session *s, int64_t now)
     }
     if (c->ping_interval_ms > 0 && !s->ping_out && idle >= c->ping_interval_ms * NS_PER_MS) {
         int rc;
-        if (v->cfg.ops->protocol == FH_PROTO_BINANCE) {
+        if (v->cfg.ops->caps.ws_ping) {
             rc = fh_ws_ping(&s->ws, "fh", 2);
             s->ping_req = 0;
         } else {
@@ -1297,14 +1297,15 @@ static int venue_init(struct fh_engine *e, size_t index, const struct fh_feed_ve
     v->index = index;
     v->cfg = *vc;
     v->name = vc->ops->venue;
-    v->has_ids = vc->ops->protocol != FH_PROTO_KRAKEN_V1;
-    v->can_rotate = vc->ops->protocol == FH_PROTO_BINANCE;
+    v->has_ids = vc->ops->caps.trade_ids;
+    v->can_rotate = vc->ops->caps.rotation;
     if (vc->n_symbols == 0 || vc->metadata == NULL || vc->url == NULL) {
         snprintf(err, errlen, "%s: no symbols, metadata or URL", v->name);
         return FH_EINVAL;
     }
-    if (vc->ops->protocol != FH_PROTO_BINANCE)
-        v->cfg.channels = FH_CH_TRADE;
+    if (vc->ops->caps.channels == FH_CH_TRADE)
+        v->cfg.channels = FH_CH_TRADE; /* the protocol's one trade channel */
+    v->cfg.channels &= vc->ops->caps.channels;
     if (v->cfg.channels & FH_CH_TRADE)
         v->ch_bits[v->n_ch++] = FH_CH_TRADE;
     if (v->cfg.channels & FH_CH_AGG_TRADE)
@@ -1331,16 +1332,13 @@ static int venue_init(struct fh_engine *e, size_t index, const struct fh_feed_ve
             snprintf(err, errlen,
                      "%s: symbol %s is not listed in the exchange's symbol metadata "
                      "(check the spelling: native names such as %s)",
-                     v->name, vc->symbols[i],
-                     vc->ops->protocol == FH_PROTO_BINANCE     ? "BTCUSDT"
-                     : vc->ops->protocol == FH_PROTO_KRAKEN_V1 ? "XBT/USD"
-                                                               : "BTC/USD");
+                     v->name, vc->symbols[i], vc->ops->caps.symbol_example);
             return FH_ECONFIG;
         }
         v->meta_to_cfg[sym - meta->items] = (int32_t)i;
     }
     struct fh_venue_parser_opts po = {.max_message_bytes = e->cfg.max_message_bytes,
-                                      .binance_time_us = vc->time_us};
+                                      .time_us = vc->time_us};
     int rc = fh_venue_parser_init(&v->parser, vc->ops, meta, &po);
     if (rc != 0) {
         snprintf(err, errlen, "%s: cannot set up the parser: %s", v->name, fh_strerror(rc));
@@ -1348,7 +1346,8 @@ static int venue_init(struct fh_engine *e, size_t index, const struct fh_feed_ve
     }
     v->parser_inited = true;
     size_t per = vc->per_connection > 0 ? vc->per_connection : 1;
-    size_t syms_per_slot = vc->ops->protocol == FH_PROTO_BINANCE ? per / v->n_ch : per;
+    /* Where the URL names the streams, the limit counts streams (symbol x channel). */
+    size_t syms_per_slot = vc->ops->caps.subscribe_in_url ? per / v->n_ch : per;
     if (syms_per_slot == 0)
         syms_per_slot = 1;
     /* A Binance URL carries every stream of its connection and has a length limit: shrink

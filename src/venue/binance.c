@@ -51,7 +51,7 @@
  *
  * REST: each row of a page is told apart by its keys, "id" (historicalTrades / trades) or
  * "a" (aggTrades). An error body {"code":..,"msg":..} is not a rejection: the page carries
- * the text in error, and rate_limited for -1003. Times follow opts.binance_time_us, as for
+ * the text in error, and rate_limited for -1003. Times follow opts.time_us, as for
  * the stream (the X-MBX-TIME-UNIT header).
  *
  * exchangeInfo: symbols[] entries need string symbol, baseAsset and quoteAsset; entries the
@@ -483,9 +483,9 @@ static int parse_trade(struct fh_venue_parser *p, const struct bn_keys *k, bool 
         tr->has = FH_HAS_TRADE_ID;
     }
     struct bn_trade_keys tk = {0, v[K_p], v[K_q], v[K_T], v[K_m]};
-    enum fh_reject r = read_trade_core(j, &tk, p->opts.binance_time_us, tr);
+    enum fh_reject r = read_trade_core(j, &tk, p->opts.time_us, tr);
     if (r == FH_REJ_NONE)
-        r = read_time(j, v[K_E], p->opts.binance_time_us, &tr->event_time_us);
+        r = read_time(j, v[K_E], p->opts.time_us, &tr->event_time_us);
     if (r != FH_REJ_NONE)
         return reject(out, r);
     tr->has |= FH_HAS_EVENT_TIME;
@@ -997,7 +997,7 @@ static int binance_parse_rest_trades(struct fh_venue_parser *p, const char *body
     int row = 1;
     for (size_t i = 0; i < n; i++) {
         struct fh_trade *tr = &p->trades[i];
-        enum fh_reject r = parse_rest_row(j, row, p->opts.binance_time_us, tr);
+        enum fh_reject r = parse_rest_row(j, row, p->opts.time_us, tr);
         if (r != FH_REJ_NONE)
             return rest_reject(out, reject_out, r);
         tr->venue = BN_VENUE;
@@ -1243,10 +1243,52 @@ out:
     return rc;
 }
 
+/* ---- configuration -------------------------------------------------------------------- */
+
+static bool is_upper_alnum(unsigned char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+/* Binance spot symbols are the concatenated upper-case pair, e.g. BTCUSDT. */
+int fh_binance_check_symbol(const char *s, char *err, size_t errsz)
+{
+    if (strchr(s, '/') != NULL) {
+        snprintf(err, errsz,
+                 "\"%s\" is not a native Binance symbol: no slash (write BTCUSDT, not BTC/USDT)",
+                 s);
+        return FH_EINVAL;
+    }
+    for (const char *p = s; *p != '\0'; p++) {
+        if (!is_upper_alnum((unsigned char)*p)) {
+            snprintf(err, errsz,
+                     "\"%s\" is not a native Binance symbol: upper-case letters and digits only "
+                     "(e.g. BTCUSDT)",
+                     s);
+            return FH_EINVAL;
+        }
+    }
+    return 0;
+}
+
 const struct fh_venue_ops fh_venue_binance = {
     .name = "binance",
     .venue = "binance",
+    .section = "binance",
+    .url_path_suffix = NULL,
     .protocol = FH_PROTO_BINANCE,
+    .caps =
+        {
+            .subscribe_in_url = true,
+            .trade_ids = true,
+            .ws_ping = true,
+            .rotation = true,
+            .snapshot_on_resubscribe = false,
+            .channels = FH_CH_TRADE | FH_CH_AGG_TRADE,
+            .rest_rows_carry_symbol = false,
+            .symbol_example = "BTCUSDT",
+        },
+    .check_symbol = fh_binance_check_symbol,
     .parse = binance_parse,
     .build_url = binance_build_url,
     .build_subscribe = binance_build_subscribe,

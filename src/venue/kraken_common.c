@@ -905,3 +905,34 @@ int fh_kraken_v2_parse_instrument(struct fh_venue_parser *p, const char *msg, si
     }
     return parse_instrument(&p->json, t, added, err, errlen);
 }
+
+/* ---- configuration -------------------------------------------------------------------- */
+
+static bool kraken_upper_alnum(unsigned char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+/* Kraken pairs are BASE/QUOTE on both protocols (BTC/USD on v2, XBT/USD on v1). */
+int fh_kraken_check_symbol(const char *s, char *err, size_t errsz)
+{
+    const char *slash = strchr(s, '/');
+    if (slash == NULL) {
+        snprintf(err, errsz,
+                 "\"%s\" is not a native Kraken pair: it needs a slash (e.g. BTC/USD on v2, "
+                 "XBT/USD on v1)",
+                 s);
+        return FH_EINVAL;
+    }
+    bool ok = slash != s && slash[1] != '\0' && strchr(slash + 1, '/') == NULL;
+    for (const char *p = s; ok && *p != '\0'; p++)
+        ok = p == slash || kraken_upper_alnum((unsigned char)*p) || *p == '.';
+    if (!ok) {
+        snprintf(err, errsz,
+                 "\"%s\" is not a native Kraken pair: BASE/QUOTE in upper-case letters and "
+                 "digits (e.g. BTC/USD)",
+                 s);
+        return FH_EINVAL;
+    }
+    return 0;
+}

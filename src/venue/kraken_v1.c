@@ -304,7 +304,21 @@ static int v1_parse_metadata(const char *body, size_t len, struct fh_symbols *t,
 const struct fh_venue_ops fh_venue_kraken_v1 = {
     .name = "kraken-v1",
     .venue = "kraken",
+    .section = "kraken",
+    .url_path_suffix = NULL, /* any URL of the section but /v2 */
     .protocol = FH_PROTO_KRAKEN_V1,
+    .caps =
+        {
+            .subscribe_in_url = false,
+            .trade_ids = false,
+            .ws_ping = false,
+            .rotation = false,
+            .snapshot_on_resubscribe = false,
+            .channels = FH_CH_TRADE,
+            .rest_rows_carry_symbol = true,
+            .symbol_example = "XBT/USD",
+        },
+    .check_symbol = fh_kraken_check_symbol,
     .parse = v1_parse,
     .build_url = v1_build_url,
     .build_subscribe = v1_build_subscribe,

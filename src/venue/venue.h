@@ -101,7 +101,8 @@ struct fh_venue_parser_opts {
     size_t max_message_bytes; /* messages longer than this are rejected (FH_REJ_OVERSIZE) */
     uint32_t max_tokens;      /* JSON token capacity */
     size_t max_trades;        /* most trades accepted in one message */
-    bool binance_time_us;     /* the connection asked for timeUnit=MICROSECOND */
+    bool time_us;             /* the connection asked for microsecond times (Binance
+                               * timeUnit=MICROSECOND) */
 };
 #define FH_VENUE_DEFAULT_MAX_MESSAGE (1u << 20)
 #define FH_VENUE_DEFAULT_MAX_TOKENS  (1u << 16)
@@ -162,10 +163,46 @@ struct fh_rest_page {
     bool rate_limited;    /* the exchange said slow down (Kraken EGeneral:Too many requests) */
 };
 
+/*
+ * What the connection engine and the application need to know of a protocol, so that they
+ * never test which protocol it is: a new venue is a folder of src/venue with its ops table.
+ */
+struct fh_venue_caps {
+    /* The URL names the streams (combined streams): no subscribe message, streaming as soon
+     * as the WebSocket is open; per_connection counts streams (symbol x channel). Otherwise a
+     * subscribe message per connection, acknowledged per symbol (FH_EV_SUBSCRIBED). */
+    bool subscribe_in_url;
+    /* Trades carry the exchange's ids: gaps are detected and duplicates dropped by id. */
+    bool trade_ids;
+    /* Liveness by WebSocket ping frames; otherwise by build_ping messages (FH_EV_PONG). */
+    bool ws_ping;
+    /* The server ends connections after a lifetime (24 h): make-before-break rotation. */
+    bool rotation;
+    /* A resubscription can ask for the latest trades again (fh_sub_spec.snapshot): the
+     * overlap with what was received is deduplicated by id and nothing in it is lost. */
+    bool snapshot_on_resubscribe;
+    /* enum fh_channel bits the protocol offers; a protocol with FH_CH_TRADE alone always
+     * subscribes to it whatever is configured. */
+    unsigned channels;
+    /* REST trade pages name their symbol (otherwise the caller must say which it asked). */
+    bool rest_rows_carry_symbol;
+    /* A native symbol, for messages ("BTCUSDT", "BTC/USD"). */
+    const char *symbol_example;
+};
+
 struct fh_venue_ops {
-    const char *name;  /* "binance", "kraken-v1", "kraken-v2" (config and replay --venue) */
-    const char *venue; /* fh_trade.venue: "binance", "kraken" */
+    const char *name;    /* "binance", "kraken-v1", "kraken-v2" (config and replay --venue) */
+    const char *venue;   /* fh_trade.venue: "binance", "kraken" */
+    const char *section; /* its configuration section ("binance", "kraken") */
+    /* Protocols sharing a section are told apart by the end of the URL's path ("/v2");
+     * NULL: the section's protocol when no other one's suffix matches. */
+    const char *url_path_suffix;
     enum fh_protocol protocol;
+    struct fh_venue_caps caps;
+
+    /* Checks the syntax of a configured native symbol. Returns 0, or FH_EINVAL with a
+     * sentence in err. */
+    int (*check_symbol)(const char *s, char *err, size_t errlen);
 
     /* Parses a validated JSON document (p->json holds its tokens; msg is the text). */
     int (*parse)(struct fh_venue_parser *p, const char *msg, size_t len, struct fh_venue_msg *out);
@@ -204,5 +241,13 @@ extern const struct fh_venue_ops *const fh_venues[];
 
 /* The protocol named name ("binance", "kraken-v1", "kraken-v2"), or NULL. */
 const struct fh_venue_ops *fh_venue_find(const char *name);
+
+/* The protocol of configuration section `section` for a connection to url (Kraken's v1 and
+ * v2 share a section: a URL whose path ends in /v2 is v2), or NULL. */
+const struct fh_venue_ops *fh_venue_for_section(const char *section, const char *url);
+
+/* The syntax checks of configured symbols, for the configuration key table. */
+int fh_binance_check_symbol(const char *s, char *err, size_t errlen);
+int fh_kraken_check_symbol(const char *s, char *err, size_t errlen);
 
 #endif

@@ -19,7 +19,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (fh_symbols_init(&syms, 4096) != 0)
         abort();
     fh_fuzz_load_metadata(&fh_venue_binance, "binance_exchangeinfo.json", &syms);
-    struct fh_venue_parser_opts small = {.max_trades = 3, .binance_time_us = true};
+    struct fh_venue_parser_opts small = {.max_trades = 3, .time_us = true};
     if (fh_venue_parser_init(&p_ms, &fh_venue_binance, &syms, NULL) != 0 ||
         fh_venue_parser_init(&p_small, &fh_venue_binance, &syms, &small) != 0)
         abort();

@@ -24,7 +24,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (fh_symbols_add(&syms, FH_STR_LIT(UNI_BASE "USDT"), FH_STR_LIT(UNI_BASE), FH_STR_LIT("USDT"),
                        NULL) != 0)
         abort();
-    struct fh_venue_parser_opts us = {.binance_time_us = true};
+    struct fh_venue_parser_opts us = {.time_us = true};
     struct fh_venue_parser_opts tight = {.max_message_bytes = 512, .max_tokens = 24};
     if (fh_venue_parser_init(&p_ms, &fh_venue_binance, &syms, NULL) != 0 ||
         fh_venue_parser_init(&p_us, &fh_venue_binance, &syms, &us) != 0 ||

@@ -63,7 +63,7 @@ static int group_setup(void **state)
     if (fh_symbols_add(&SYMS, FH_STR_LIT(UNI_SYMBOL), FH_STR_LIT(UNI_BASE), FH_STR_LIT("USDT"),
                        NULL) != 0)
         return -1;
-    struct fh_venue_parser_opts us = {.binance_time_us = true};
+    struct fh_venue_parser_opts us = {.time_us = true};
     if (fh_venue_parser_init(&P, OPS, &SYMS, NULL) != 0 ||
         fh_venue_parser_init(&PUS, OPS, &SYMS, &us) != 0)
         return -1;

@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include "app/config.h"
+#include "venue/venue.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "sink/kafka_conf.h"
@@ -17,6 +18,12 @@
 #include <unistd.h>
 
 extern char **environ;
+
+/* The protocol kraken.url selects (venue/registry.c). */
+static bool kraken_v2(const struct fh_config *c)
+{
+    return fh_venue_for_section("kraken", c->kraken.url) == &fh_venue_kraken_v2;
+}
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -154,7 +161,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.binance.channels.items[0], "trade");
     assert_string_equal(c.kraken.url, "wss://ws.kraken.com/v2");
     assert_string_equal(c.kraken.rest_url, "https://api.kraken.com");
-    assert_true(fh_config_kraken_v2(&c));
+    assert_true(kraken_v2(&c));
     assert_string_equal(c.tls.ca_file, "");
     assert_true(c.tls.verify);
     assert_string_equal(c.metrics.listen, "");
@@ -945,7 +952,7 @@ static void test_cross_key_rules(void **state)
         "[binance]\nenabled = false\n[kraken]\nsymbols = XBT/USD\nurl = wss://ws.kraken.com\n",
         &c, &e);
     assert_error_count(&e, 0);
-    assert_false(fh_config_kraken_v2(&c));
+    assert_false(kraken_v2(&c));
     finish(&c, &e);
 }
 
@@ -976,7 +983,7 @@ static void test_kraken_protocol_from_url(void **state)
         start(&c, &e);
         fh_config_load_sets(&c, sets, 1, &e);
         assert_error_count(&e, 0);
-        if (fh_config_kraken_v2(&c) != cases[i].v2)
+        if (kraken_v2(&c) != cases[i].v2)
             fail_msg("%s: expected v%d", cases[i].url, cases[i].v2 ? 2 : 1);
         finish(&c, &e);
     }
