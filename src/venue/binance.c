@@ -1,6 +1,8 @@
 /*
- * binance.c - Binance spot: WebSocket market streams, control replies, REST backfill pages
- * and exchangeInfo symbol metadata (../shared/protocols.md section 1).
+ * binance.c - Binance spot: WebSocket market stream messages and control replies, the readers
+ * they share with REST pages, and the ops table (../shared/protocols.md section 1). The
+ * builders are in binance_build.c, REST pages and exchangeInfo in binance_rest.c; what the
+ * three share is in binance_int.h.
  *
  * Stream messages come in two envelopes: the raw form (/ws/<stream>) is the bare event object,
  * the combined form (/stream?streams=...) wraps it as {"stream":"<name>","data":<event>}.
@@ -41,97 +43,15 @@
  * A reply's text is the raw "result" value ("null", "[...]", "true"); an error's text is its
  * "msg" and its channel the stream named in "data", when given.
  *
- * Builders: the URL always uses the combined form, <base>/stream?streams=a@trade/a@aggTrade
- * (one envelope for the parser whatever the count), with &timeUnit=MICROSECOND when asked.
- * More than 1024 streams, or a URL over BN_URL_MAX bytes, is FH_ERANGE: split the symbols
- * over connections or subscribe with SUBSCRIBE messages. Native symbols must be upper-case
- * ASCII letters and digits, or non-ASCII UTF-8 (Binance lists such symbols); stream names
- * lower-case the ASCII letters only, and URLs percent-encode the non-ASCII bytes. A failed
- * builder leaves the output buffer as it was.
- *
- * REST: each row of a page is told apart by its keys, "id" (historicalTrades / trades) or
- * "a" (aggTrades). An error body {"code":..,"msg":..} is not a rejection: the page carries
- * the text in error, and rate_limited for -1003. Times follow opts.time_us, as for
- * the stream (the X-MBX-TIME-UNIT header).
- *
- * exchangeInfo: symbols[] entries need string symbol, baseAsset and quoteAsset; entries the
- * table cannot hold (names too long, empty or with control characters, '-' in an asset) are
- * skipped and counted in err, which is then set although the call succeeds. Decimals come
- * from PRICE_FILTER tickSize and LOT_SIZE stepSize (-1 when absent or zero); a status longer
- * than the table's field is left empty.
- *
- * Everything here is pure and, on the stream path, allocation-free.
+ * Everything here is pure and allocation-free.
  */
-#include "venue/venue.h"
+#include "venue/binance_int.h"
 
 #include "core/err.h"
 
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-/* Binance allows at most 1024 streams per connection (protocols.md 1.8). */
-#define BN_MAX_STREAMS 1024
-/* Longest URL we build. HTTP servers commonly refuse request lines above 8 KiB; a longer
- * stream list must be split over connections or sent with SUBSCRIBE instead. */
-#define BN_URL_MAX 8192
-/* Longest SUBSCRIBE / UNSUBSCRIBE text we build (1024 long stream names fit). */
-#define BN_REQUEST_MAX (64u * 1024u)
-/* REST page size bounds (historicalTrades / aggTrades "limit"). */
-#define BN_REST_LIMIT_MAX 1000u
-/* exchangeInfo is parsed once at start-up into a token array sized to the document; this
- * bounds that allocation (the real document is a few MiB). */
-#define BN_METADATA_MAX (64u << 20)
-/* ... and this bounds the token array (17 bytes a token): a real exchangeInfo needs about 250
- * tokens a symbol, under a million in all, while a hostile document of brackets could ask for
- * one token per byte. */
-#define BN_METADATA_MAX_TOKENS (8u << 20)
-
-/* fh_trade.venue of every trade (fh_venue_binance.venue). */
-static const struct fh_str BN_VENUE = {"binance", 7};
-
 /* ---- key scanning --------------------------------------------------------------------- */
-
-/* Every key this protocol reads. One pass over an object records where each value is. */
-enum bn_key {
-    K_e,
-    K_E,
-    K_s,
-    K_t,
-    K_p,
-    K_q,
-    K_T,
-    K_m,
-    K_a,
-    K_f,
-    K_l,
-    K_u,
-    K_b,
-    K_B,
-    K_A,
-    K_stream,
-    K_data,
-    K_result,
-    K_id,
-    K_error,
-    K_code,
-    K_msg,
-    K_lastUpdateId,
-    K_bids,
-    K_asks,
-    K_price,
-    K_qty,
-    K_time,
-    K_isBuyerMaker,
-    K_COUNT
-};
-
-/* Value token index per key; 0 means absent (token 0 is the root, never a value). */
-struct bn_keys {
-    int v[K_COUNT];
-};
 
 static int key_one(char c)
 {
@@ -219,7 +139,7 @@ static int key_lookup(const char *s, size_t n)
 
 /* Records the value index of every known key of object obj in one pass. Returns 0, or -1 if
  * a known key occurs twice. */
-static int scan_object(const struct fh_json *j, int obj, struct bn_keys *k)
+int fh__binance_scan_object(const struct fh_json *j, int obj, struct bn_keys *k)
 {
     memset(k, 0, sizeof(*k));
     int kt = obj + 1;
@@ -311,11 +231,6 @@ static enum bn_event stream_kind(struct fh_str stream)
     return BE_UNKNOWN;
 }
 
-static char ascii_lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
 /* stream == lower(symbol) "@" type, folding ASCII case only (non-ASCII bytes must match). */
 static bool stream_is(struct fh_str stream, struct fh_str symbol, const char *type)
 {
@@ -375,7 +290,7 @@ static bool read_u63(const struct fh_json *j, int i, int64_t *out)
 }
 
 /* A non-negative int64 id. */
-static bool read_id(const struct fh_json *j, int i, int64_t *out)
+bool fh__binance_read_id(const struct fh_json *j, int i, int64_t *out)
 {
     return read_u63(j, i, out);
 }
@@ -411,14 +326,9 @@ static enum fh_reject read_positive(const struct fh_json *j, int i, enum fh_reje
     return FH_REJ_NONE;
 }
 
-/* The fields the two trade row shapes share, by key slot. */
-struct bn_trade_keys {
-    int id, price, qty, time, maker;
-};
-
 /* Fills the common part of a trade (ids, kind and has bits are the caller's). */
-static enum fh_reject read_trade_core(const struct fh_json *j, const struct bn_trade_keys *tk,
-                                      bool time_us, struct fh_trade *tr)
+enum fh_reject fh__binance_read_trade_core(const struct fh_json *j, const struct bn_trade_keys *tk,
+                                           bool time_us, struct fh_trade *tr)
 {
     enum fh_reject r = read_positive(j, tk->price, FH_REJ_BAD_PRICE, &tr->price);
     if (r != FH_REJ_NONE)
@@ -436,17 +346,6 @@ static enum fh_reject read_trade_core(const struct fh_json *j, const struct bn_t
     tr->side = maker ? FH_SIDE_SELL : FH_SIDE_BUY;
     tr->order_type = FH_ORDER_UNKNOWN;
     return FH_REJ_NONE;
-}
-
-static struct fh_str canonical_of(const struct fh_symbol *s)
-{
-    struct fh_str c = {s->canonical, s->canonical_len};
-    return c;
-}
-
-static const struct fh_symbol *find_symbol(const struct fh_venue_parser *p, struct fh_str native)
-{
-    return p->symbols != NULL ? fh_symbols_find(p->symbols, native) : NULL;
 }
 
 /* ---- stream events ---------------------------------------------------------------------- */
@@ -471,19 +370,21 @@ static int parse_trade(struct fh_venue_parser *p, const struct bn_keys *k, bool 
     if (!str_view(j, v[K_s], p->scratch, sizeof(p->scratch), &native))
         return reject(out, FH_REJ_BAD_FIELD);
     if (agg) {
-        if (!read_id(j, v[K_a], &tr->trade_id) || !read_id(j, v[K_f], &tr->first_trade_id) ||
-            !read_id(j, v[K_l], &tr->last_trade_id) || tr->first_trade_id > tr->last_trade_id)
+        if (!fh__binance_read_id(j, v[K_a], &tr->trade_id) ||
+            !fh__binance_read_id(j, v[K_f], &tr->first_trade_id) ||
+            !fh__binance_read_id(j, v[K_l], &tr->last_trade_id) ||
+            tr->first_trade_id > tr->last_trade_id)
             return reject(out, FH_REJ_BAD_FIELD);
         tr->kind = FH_KIND_AGG_TRADE;
         tr->has = FH_HAS_TRADE_ID | FH_HAS_FIRST_TRADE_ID | FH_HAS_LAST_TRADE_ID;
     } else {
-        if (!read_id(j, v[K_t], &tr->trade_id))
+        if (!fh__binance_read_id(j, v[K_t], &tr->trade_id))
             return reject(out, FH_REJ_BAD_FIELD);
         tr->kind = FH_KIND_TRADE;
         tr->has = FH_HAS_TRADE_ID;
     }
     struct bn_trade_keys tk = {0, v[K_p], v[K_q], v[K_T], v[K_m]};
-    enum fh_reject r = read_trade_core(j, &tk, p->opts.time_us, tr);
+    enum fh_reject r = fh__binance_read_trade_core(j, &tk, p->opts.time_us, tr);
     if (r == FH_REJ_NONE)
         r = read_time(j, v[K_E], p->opts.time_us, &tr->event_time_us);
     if (r != FH_REJ_NONE)
@@ -549,7 +450,7 @@ static int parse_array(struct fh_venue_parser *p, int arr, struct fh_venue_msg *
         if (fh_json_type(j, el) != JSMN_OBJECT)
             return reject(out, FH_REJ_UNKNOWN_MESSAGE);
         struct bn_keys k;
-        if (scan_object(j, el, &k) != 0)
+        if (fh__binance_scan_object(j, el, &k) != 0)
             return reject(out, FH_REJ_BAD_FIELD);
         char ebuf[32];
         struct fh_str e;
@@ -576,7 +477,7 @@ static int parse_payload(struct fh_venue_parser *p, int obj, const struct fh_str
                          struct fh_venue_msg *out)
 {
     struct bn_keys k;
-    if (scan_object(&p->json, obj, &k) != 0)
+    if (fh__binance_scan_object(&p->json, obj, &k) != 0)
         return reject(out, FH_REJ_BAD_FIELD);
     if (k.v[K_e] != 0)
         return parse_event(p, &k, stream, out);
@@ -663,7 +564,7 @@ static int parse_reply(struct fh_venue_parser *p, const struct bn_keys *k, struc
     if (fh_json_type(j, err) != JSMN_OBJECT)
         return reject(out, FH_REJ_BAD_FIELD);
     struct bn_keys ek;
-    if (scan_object(j, err, &ek) != 0)
+    if (fh__binance_scan_object(j, err, &ek) != 0)
         return reject(out, FH_REJ_BAD_FIELD);
     enum fh_reject r = read_error_body(j, &ek, out);
     if (r == FH_REJ_NONE)
@@ -683,7 +584,7 @@ static int binance_parse(struct fh_venue_parser *p, const char *msg, size_t len,
     if (fh_json_type(j, 0) == JSMN_ARRAY)
         return parse_array(p, 0, out);
     struct bn_keys k;
-    if (scan_object(j, 0, &k) != 0)
+    if (fh__binance_scan_object(j, 0, &k) != 0)
         return reject(out, FH_REJ_BAD_FIELD);
     if (k.v[K_stream] != 0)
         return parse_combined(p, &k, out);
@@ -707,570 +608,6 @@ static int binance_parse(struct fh_venue_parser *p, const char *msg, size_t len,
     return reject(out, FH_REJ_UNKNOWN_MESSAGE);
 }
 
-/* ---- builders --------------------------------------------------------------------------- */
-
-/* A configured native symbol: upper-case ASCII letters and digits, or non-ASCII UTF-8 (Binance
- * lists symbols with non-ASCII names). Everything else could break a URL or JSON text. */
-static bool symbol_ok(struct fh_str s)
-{
-    if (s.p == NULL || s.n == 0 || s.n >= FH_SYMBOL_MAX || !fh_utf8_valid(s.p, s.n))
-        return false;
-    for (size_t i = 0; i < s.n; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c >= 0x80 || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-            continue;
-        return false;
-    }
-    return true;
-}
-
-/* Appends a symbol: ASCII letters lower-cased when lower is set; non-ASCII bytes
- * percent-encoded when url is set (raw UTF-8 is valid inside JSON strings). */
-static int put_symbol(struct fh_buf *out, struct fh_str s, bool lower, bool url)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    char tmp[FH_SYMBOL_MAX * 3];
-    size_t n = 0;
-    for (size_t i = 0; i < s.n; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c >= 0x80 && url) {
-            tmp[n++] = '%';
-            tmp[n++] = hex[c >> 4];
-            tmp[n++] = hex[c & 15];
-        } else {
-            tmp[n++] = lower ? ascii_lower((char)c) : (char)c;
-        }
-    }
-    return fh_buf_append(out, tmp, n);
-}
-
-/* Validates a subscription spec; *n_streams receives the stream count. */
-static int check_spec(const struct fh_sub_spec *spec, size_t *n_streams)
-{
-    const unsigned all = FH_CH_TRADE | FH_CH_AGG_TRADE;
-    if (spec == NULL || spec->symbols == NULL || spec->n_symbols == 0 || spec->channels == 0 ||
-        (spec->channels & ~all) != 0)
-        return FH_EINVAL;
-    for (size_t i = 0; i < spec->n_symbols; i++) {
-        if (!symbol_ok(spec->symbols[i]))
-            return FH_EINVAL;
-    }
-    size_t per =
-        (spec->channels & FH_CH_TRADE ? 1u : 0u) + (spec->channels & FH_CH_AGG_TRADE ? 1u : 0u);
-    if (spec->n_symbols > BN_MAX_STREAMS || spec->n_symbols * per > BN_MAX_STREAMS)
-        return FH_ERANGE;
-    *n_streams = spec->n_symbols * per;
-    return 0;
-}
-
-/* Appends every stream name of spec, each wrapped in quote and separated by sep. */
-static int put_streams(struct fh_buf *out, const struct fh_sub_spec *spec, const char *quote,
-                       char sep, bool url)
-{
-    static const struct {
-        unsigned bit;
-        const char *suffix;
-    } ch[] = {{FH_CH_TRADE, "@trade"}, {FH_CH_AGG_TRADE, "@aggTrade"}};
-    bool first = true;
-    size_t ql = strlen(quote);
-    for (size_t i = 0; i < spec->n_symbols; i++) {
-        for (size_t c = 0; c < sizeof(ch) / sizeof(ch[0]); c++) {
-            if (!(spec->channels & ch[c].bit))
-                continue;
-            int rc = 0;
-            if (!first)
-                rc = fh_buf_append(out, &sep, 1);
-            first = false;
-            if (rc == 0)
-                rc = fh_buf_append(out, quote, ql);
-            if (rc == 0)
-                rc = put_symbol(out, spec->symbols[i], true, url);
-            if (rc == 0)
-                rc = fh_buf_append(out, ch[c].suffix, strlen(ch[c].suffix));
-            if (rc == 0)
-                rc = fh_buf_append(out, quote, ql);
-            if (rc != 0)
-                return rc;
-        }
-    }
-    return 0;
-}
-
-/* Undoes a partial append so that a failed builder leaves out as it was. */
-static int rollback(struct fh_buf *out, size_t len, int rc)
-{
-    out->len = len;
-    if (out->data != NULL)
-        out->data[len] = '\0';
-    return rc;
-}
-
-/* A base URL: ws:// or wss://, printable ASCII, no query or fragment. */
-static bool base_url_ok(const char *u, size_t n)
-{
-    if (n == 0 || (strncmp(u, "ws://", 5) != 0 && strncmp(u, "wss://", 6) != 0))
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)u[i];
-        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#')
-            return false;
-    }
-    return true;
-}
-
-/* <base>/stream?streams=a@trade/b@aggTrade[&timeUnit=MICROSECOND]. The combined form is
- * always used, so the parser sees one envelope regardless of the stream count. */
-static int binance_build_url(const char *base_url, const struct fh_sub_spec *spec,
-                             struct fh_buf *out)
-{
-    size_t n_streams;
-    int rc = check_spec(spec, &n_streams);
-    if (rc != 0)
-        return rc;
-    size_t bn = base_url != NULL ? strlen(base_url) : 0;
-    if (!base_url_ok(base_url, bn))
-        return FH_EINVAL;
-    while (bn > 0 && base_url[bn - 1] == '/')
-        bn--;
-    size_t start = out->len;
-    rc = fh_buf_append(out, base_url, bn);
-    if (rc == 0)
-        rc = fh_buf_append(out, "/stream?streams=", 16);
-    if (rc == 0)
-        rc = put_streams(out, spec, "", '/', true);
-    if (rc == 0 && spec->time_us)
-        rc = fh_buf_append(out, "&timeUnit=MICROSECOND", 21);
-    if (rc == 0 && out->len - start > BN_URL_MAX)
-        rc = FH_ERANGE;
-    return rc == 0 ? 0 : rollback(out, start, rc);
-}
-
-static int build_request(const char *method, const struct fh_sub_spec *spec, struct fh_buf *out)
-{
-    size_t n_streams;
-    int rc = check_spec(spec, &n_streams);
-    if (rc != 0)
-        return rc;
-    size_t start = out->len;
-    rc = fh_buf_appendf(out, "{\"method\":\"%s\",\"params\":[", method);
-    if (rc == 0)
-        rc = put_streams(out, spec, "\"", ',', false);
-    if (rc == 0)
-        rc = fh_buf_appendf(out, "],\"id\":%" PRId64 "}", spec->req_id);
-    if (rc == 0 && out->len - start > BN_REQUEST_MAX)
-        rc = FH_ERANGE;
-    return rc == 0 ? 0 : rollback(out, start, rc);
-}
-
-static int binance_build_subscribe(const struct fh_sub_spec *spec, struct fh_buf *out)
-{
-    return build_request("SUBSCRIBE", spec, out);
-}
-
-static int binance_build_unsubscribe(const struct fh_sub_spec *spec, struct fh_buf *out)
-{
-    return build_request("UNSUBSCRIBE", spec, out);
-}
-
-/* Binance keeps connections alive with WebSocket ping/pong control frames. */
-static int binance_build_ping(int64_t req_id, struct fh_buf *out)
-{
-    (void)req_id;
-    (void)out;
-    return FH_EUNSUPPORTED;
-}
-
-/* ---- REST backfill ---------------------------------------------------------------------- */
-
-/* /api/v3/historicalTrades?symbol=S&fromId=N&limit=L, or /api/v3/aggTrades?... */
-static int binance_build_rest_trades(const struct fh_rest_req *req, struct fh_buf *out)
-{
-    if (req == NULL || !symbol_ok(req->symbol) || req->from_id < 0)
-        return FH_EINVAL;
-    if (req->limit < 1 || req->limit > BN_REST_LIMIT_MAX)
-        return FH_ERANGE;
-    size_t start = out->len;
-    int rc = fh_buf_appendf(
-        out, "/api/v3/%s?symbol=", req->aggregate ? "aggTrades" : "historicalTrades");
-    if (rc == 0)
-        rc = put_symbol(out, req->symbol, false, true);
-    if (rc == 0)
-        rc = fh_buf_appendf(out, "&fromId=%" PRId64 "&limit=%u", req->from_id, req->limit);
-    return rc == 0 ? 0 : rollback(out, start, rc);
-}
-
-static enum fh_reject json_reject(int err)
-{
-    switch (err) {
-    case FH_JSON_ETOKENS:
-        return FH_REJ_TOO_MANY_TOKENS;
-    case FH_JSON_EUTF8:
-        return FH_REJ_UTF8;
-    default:
-        return FH_REJ_JSON;
-    }
-}
-
-/* One row of historicalTrades / trades ({id,price,qty,quoteQty,time,isBuyerMaker,...}) or of
- * aggTrades ({a,p,q,f,l,T,m,M}), told apart by "id" versus "a". */
-static enum fh_reject parse_rest_row(const struct fh_json *j, int row, bool time_us,
-                                     struct fh_trade *tr)
-{
-    if (fh_json_type(j, row) != JSMN_OBJECT)
-        return FH_REJ_UNKNOWN_MESSAGE;
-    struct bn_keys k;
-    if (scan_object(j, row, &k) != 0)
-        return FH_REJ_BAD_FIELD;
-    const int *v = k.v;
-    bool agg = v[K_a] != 0;
-    if (agg == (v[K_id] != 0))
-        return FH_REJ_UNKNOWN_MESSAGE; /* neither shape, or both at once */
-    memset(tr, 0, sizeof(*tr));
-    struct bn_trade_keys tk;
-    if (agg) {
-        tk = (struct bn_trade_keys){v[K_a], v[K_p], v[K_q], v[K_T], v[K_m]};
-        if (v[K_f] == 0 || v[K_l] == 0)
-            return FH_REJ_MISSING_FIELD;
-    } else {
-        tk = (struct bn_trade_keys){v[K_id], v[K_price], v[K_qty], v[K_time], v[K_isBuyerMaker]};
-    }
-    if (tk.price == 0 || tk.qty == 0 || tk.time == 0 || tk.maker == 0)
-        return FH_REJ_MISSING_FIELD;
-    if (!read_id(j, tk.id, &tr->trade_id))
-        return FH_REJ_BAD_FIELD;
-    tr->has = FH_HAS_TRADE_ID;
-    tr->kind = FH_KIND_TRADE;
-    if (agg) {
-        if (!read_id(j, v[K_f], &tr->first_trade_id) || !read_id(j, v[K_l], &tr->last_trade_id) ||
-            tr->first_trade_id > tr->last_trade_id)
-            return FH_REJ_BAD_FIELD;
-        tr->has |= FH_HAS_FIRST_TRADE_ID | FH_HAS_LAST_TRADE_ID;
-        tr->kind = FH_KIND_AGG_TRADE;
-    }
-    return read_trade_core(j, &tk, time_us, tr);
-}
-
-static int rest_reject(struct fh_rest_page *out, enum fh_reject *reject_out, enum fh_reject r)
-{
-    out->n_trades = 0;
-    *reject_out = r;
-    return -1;
-}
-
-static int binance_parse_rest_trades(struct fh_venue_parser *p, const char *body, size_t len,
-                                     struct fh_str symbol, struct fh_rest_page *out,
-                                     enum fh_reject *reject_out)
-{
-    memset(out, 0, sizeof(*out));
-    out->trades = p->trades;
-    *reject_out = FH_REJ_NONE;
-    if (len > p->opts.max_message_bytes)
-        return rest_reject(out, reject_out, FH_REJ_OVERSIZE);
-    if (!fh_utf8_valid(body, len))
-        return rest_reject(out, reject_out, FH_REJ_UTF8);
-    int rc = fh_json_parse(&p->json, body, len);
-    if (rc != 0)
-        return rest_reject(out, reject_out, json_reject(rc));
-    const struct fh_json *j = &p->json;
-
-    if (fh_json_type(j, 0) == JSMN_OBJECT) {
-        /* An error body: {"code":-1121,"msg":"Invalid symbol."}. */
-        struct bn_keys k;
-        if (scan_object(j, 0, &k) != 0)
-            return rest_reject(out, reject_out, FH_REJ_BAD_FIELD);
-        if (k.v[K_code] == 0 || k.v[K_msg] == 0)
-            return rest_reject(out, reject_out, FH_REJ_UNKNOWN_MESSAGE);
-        int64_t code;
-        if (fh_json_i64(j, k.v[K_code], &code) != 0 || fh_json_type(j, k.v[K_msg]) != JSMN_STRING)
-            return rest_reject(out, reject_out, FH_REJ_BAD_FIELD);
-        out->error = fh_json_raw(j, k.v[K_msg]);
-        out->rate_limited = code == -1003; /* TOO_MANY_REQUESTS */
-        return 0;
-    }
-
-    size_t n = (size_t)j->tok[0].size;
-    if (n > p->opts.max_trades)
-        return rest_reject(out, reject_out, FH_REJ_TOO_MANY_TRADES);
-    const struct fh_symbol *sym = find_symbol(p, symbol);
-    if (sym == NULL)
-        return rest_reject(out, reject_out, FH_REJ_UNKNOWN_SYMBOL);
-    int row = 1;
-    for (size_t i = 0; i < n; i++) {
-        struct fh_trade *tr = &p->trades[i];
-        enum fh_reject r = parse_rest_row(j, row, p->opts.time_us, tr);
-        if (r != FH_REJ_NONE)
-            return rest_reject(out, reject_out, r);
-        tr->venue = BN_VENUE;
-        tr->symbol = canonical_of(sym);
-        tr->native_symbol = symbol;
-        tr->source = FH_SOURCE_BACKFILL;
-        row = fh_json_skip(j, row);
-    }
-    out->n_trades = n;
-    return 0;
-}
-
-/* ---- exchangeInfo ----------------------------------------------------------------------- */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) FH_PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* The number of JSON tokens jsmn will produce for a valid document: strings, primitives,
- * objects and arrays. For invalid input the count is merely some number <= n; the parse
- * then fails on its own. */
-static size_t count_tokens(const char *s, size_t n)
-{
-    size_t count = 0;
-    bool in_str = false, in_prim = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-            continue;
-        }
-        switch (c) {
-        case '"':
-            in_str = true;
-            in_prim = false;
-            count++;
-            break;
-        case '{':
-        case '[':
-            in_prim = false;
-            count++;
-            break;
-        case '}':
-        case ']':
-        case ',':
-        case ':':
-        case ' ':
-        case '\t':
-        case '\r':
-        case '\n':
-            in_prim = false;
-            break;
-        default:
-            if (!in_prim)
-                count++;
-            in_prim = true;
-        }
-    }
-    return count;
-}
-
-/* Fraction digits of a filter step ("0.00001000" -> 5, "1.00000000" -> 0); -1 when the text
- * is not a positive decimal (a disabled filter has "0.00000000"). */
-static int step_decimals(const struct fh_json *j, int i)
-{
-    fh_decimal d;
-    if (fh_json_type(j, i) != JSMN_STRING || fh_json_decimal(j, i, 0, &d) != 0 || d.units <= 0)
-        return -1;
-    int places = FH_DECIMAL_SCALE;
-    fh_i128 u = d.units;
-    while (places > 0 && u % 10 == 0) {
-        u /= 10;
-        places--;
-    }
-    return places;
-}
-
-/* price_decimals / qty_decimals from PRICE_FILTER tickSize and LOT_SIZE stepSize. */
-static void read_filters(const struct fh_json *j, int filters, struct fh_symbol *e)
-{
-    if (filters < 0 || fh_json_type(j, filters) != JSMN_ARRAY)
-        return;
-    int f = filters + 1;
-    for (int c = 0; c < j->tok[filters].size; c++) {
-        int type = fh_json_get(j, f, "filterType");
-        if (fh_json_str_eq(j, type, "PRICE_FILTER")) {
-            int ts = fh_json_get(j, f, "tickSize");
-            if (ts >= 0)
-                e->price_decimals = (int8_t)step_decimals(j, ts);
-        } else if (fh_json_str_eq(j, type, "LOT_SIZE")) {
-            int ss = fh_json_get(j, f, "stepSize");
-            if (ss >= 0)
-                e->qty_decimals = (int8_t)step_decimals(j, ss);
-        }
-        f = fh_json_skip(j, f);
-    }
-}
-
-/* True if s has no control character: names end up in C strings, log lines and Kafka keys,
- * and a decoded \u0000 would cut the canonical name short of its length. */
-static bool printable_name(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
-/* Adds one symbols[] entry. Returns 0, 1 if the entry cannot be represented in the table
- * (a name too long, empty or with a control character, or an asset containing '-': skipped
- * and counted), or a negative code with err filled. */
-static int add_symbol(const struct fh_json *j, int el, int idx, struct fh_symbols *t, char *err,
-                      size_t errlen)
-{
-    if (fh_json_type(j, el) != JSMN_OBJECT) {
-        set_err(err, errlen, "exchangeInfo: symbols[%d] is not an object", idx);
-        return FH_EPARSE;
-    }
-    int si = fh_json_get(j, el, "symbol"), bi = fh_json_get(j, el, "baseAsset");
-    int qi = fh_json_get(j, el, "quoteAsset");
-    if (!fh_json_is_str(j, si) || !fh_json_is_str(j, bi) || !fh_json_is_str(j, qi)) {
-        set_err(err, errlen,
-                "exchangeInfo: symbols[%d] lacks a string symbol, baseAsset or quoteAsset", idx);
-        return FH_EPARSE;
-    }
-    char native[FH_SYMBOL_MAX], base[FH_ASSET_MAX], quote[FH_ASSET_MAX];
-    size_t nn, bn, qn;
-    if (fh_json_str(j, si, native, sizeof(native), &nn) != 0 ||
-        fh_json_str(j, bi, base, sizeof(base), &bn) != 0 ||
-        fh_json_str(j, qi, quote, sizeof(quote), &qn) != 0)
-        return 1;
-    if (!printable_name(native, nn) || !printable_name(base, bn) || !printable_name(quote, qn))
-        return 1;
-    struct fh_str ns = {native, nn}, bs = {base, bn}, qs = {quote, qn};
-    struct fh_symbol *e = NULL;
-    int rc = fh_symbols_add(t, ns, bs, qs, &e);
-    if (rc == FH_ERANGE || rc == FH_EINVAL)
-        return 1;
-    if (rc == FH_ENOSPACE) {
-        set_err(err, errlen, "exchangeInfo: more than %zu symbols, the table is full", t->max);
-        return rc;
-    }
-    if (rc != 0) {
-        set_err(err, errlen, "exchangeInfo: symbol %.*s listed twice with different assets",
-                (int)nn, native);
-        return rc;
-    }
-    int st = fh_json_get(j, el, "status");
-    e->status[0] = '\0';
-    if (fh_json_is_str(j, st) && fh_json_str(j, st, e->status, sizeof(e->status), NULL) != 0)
-        e->status[0] = '\0'; /* longer than any documented status: leave it unknown */
-    read_filters(j, fh_json_get(j, el, "filters"), e);
-    return 0;
-}
-
-/*
- * exchangeInfo -> symbols. The token array is allocated here, sized to the document (a real
- * exchangeInfo holds thousands of symbols and hundreds of thousands of tokens, far beyond a
- * stream parser's bound), and freed before returning: this runs once at start-up.
- * Entries that cannot be represented (see add_symbol) are skipped; if any were, err names
- * how many even though the call succeeds, so the caller can log it.
- */
-static int binance_parse_metadata(const char *body, size_t len, struct fh_symbols *t, char *err,
-                                  size_t errlen)
-{
-    set_err(err, errlen, "%s", "");
-    if (len > BN_METADATA_MAX) {
-        set_err(err, errlen, "exchangeInfo: document of %zu bytes exceeds the %u byte limit", len,
-                BN_METADATA_MAX);
-        return FH_ERANGE;
-    }
-    if (body == NULL || len == 0 || t == NULL) {
-        set_err(err, errlen, "exchangeInfo: empty document");
-        return FH_EINVAL;
-    }
-    size_t ntok = count_tokens(body, len) + 1;
-    if (ntok > BN_METADATA_MAX_TOKENS) {
-        set_err(err, errlen, "exchangeInfo: document of %zu JSON tokens exceeds the %u limit", ntok,
-                BN_METADATA_MAX_TOKENS);
-        return FH_ERANGE;
-    }
-    struct fh_json j;
-    int rc = fh_json_init(&j, (uint32_t)ntok);
-    if (rc != 0) {
-        set_err(err, errlen, "exchangeInfo: out of memory for the token array");
-        return rc;
-    }
-    rc = fh_json_parse(&j, body, len);
-    if (rc != 0) {
-        set_err(err, errlen, "exchangeInfo: invalid JSON (%s)", fh_json_strerror(rc));
-        rc = FH_EPARSE;
-        goto out;
-    }
-    if (fh_json_type(&j, 0) != JSMN_OBJECT) {
-        set_err(err, errlen, "exchangeInfo: the document is not an object");
-        rc = FH_EPARSE;
-        goto out;
-    }
-    int syms = fh_json_get(&j, 0, "symbols");
-    if (syms < 0 || fh_json_type(&j, syms) != JSMN_ARRAY) {
-        int msg = fh_json_get(&j, 0, "msg");
-        struct fh_str m = fh_json_is_str(&j, msg) ? fh_json_raw(&j, msg) : FH_STR_LIT("");
-        set_err(err, errlen, "exchangeInfo: no symbols array%s%.*s", m.n ? "; error: " : "",
-                (int)m.n, m.p);
-        rc = FH_EPARSE;
-        goto out;
-    }
-    size_t added = 0, skipped = 0;
-    int el = syms + 1;
-    for (int c = 0; c < j.tok[syms].size; c++) {
-        rc = add_symbol(&j, el, c, t, err, errlen);
-        if (rc < 0)
-            goto out;
-        if (rc == 1)
-            skipped++;
-        else
-            added++;
-        el = fh_json_skip(&j, el);
-    }
-    rc = 0;
-    if (added == 0) {
-        set_err(err, errlen, "exchangeInfo: no usable symbols");
-        rc = FH_EPARSE;
-    } else if (skipped > 0) {
-        set_err(err, errlen, "exchangeInfo: skipped %zu symbols whose names do not fit the table",
-                skipped);
-    }
-out:
-    fh_json_release(&j);
-    return rc;
-}
-
-/* ---- configuration -------------------------------------------------------------------- */
-
-static bool is_upper_alnum(unsigned char ch)
-{
-    return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-}
-
-/* Binance spot symbols are the concatenated upper-case pair, e.g. BTCUSDT. */
-int fh_binance_check_symbol(const char *s, char *err, size_t errsz)
-{
-    if (strchr(s, '/') != NULL) {
-        snprintf(err, errsz,
-                 "\"%s\" is not a native Binance symbol: no slash (write BTCUSDT, not BTC/USDT)",
-                 s);
-        return FH_EINVAL;
-    }
-    for (const char *p = s; *p != '\0'; p++) {
-        if (!is_upper_alnum((unsigned char)*p)) {
-            snprintf(err, errsz,
-                     "\"%s\" is not a native Binance symbol: upper-case letters and digits only "
-                     "(e.g. BTCUSDT)",
-                     s);
-            return FH_EINVAL;
-        }
-    }
-    return 0;
-}
-
 const struct fh_venue_ops fh_venue_binance = {
     .name = "binance",
     .venue = "binance",
@@ -1290,12 +627,12 @@ const struct fh_venue_ops fh_venue_binance = {
         },
     .check_symbol = fh_binance_check_symbol,
     .parse = binance_parse,
-    .build_url = binance_build_url,
-    .build_subscribe = binance_build_subscribe,
-    .build_unsubscribe = binance_build_unsubscribe,
-    .build_ping = binance_build_ping,
-    .build_rest_trades = binance_build_rest_trades,
-    .parse_rest_trades = binance_parse_rest_trades,
+    .build_url = fh__binance_build_url,
+    .build_subscribe = fh__binance_build_subscribe,
+    .build_unsubscribe = fh__binance_build_unsubscribe,
+    .build_ping = fh__binance_build_ping,
+    .build_rest_trades = fh__binance_build_rest_trades,
+    .parse_rest_trades = fh__binance_parse_rest_trades,
     .metadata_path = "/api/v3/exchangeInfo",
-    .parse_metadata = binance_parse_metadata,
+    .parse_metadata = fh__binance_parse_metadata,
 };
