@@ -2,8 +2,8 @@
  * record.c - raw message recording: a byte ring filled by the engine, drained by a writer
  * thread into rotating files (see record.h).
  *
- * The ring is single-producer (engine) single-consumer (writer) with monotonically
- * increasing 64-bit positions, like the stream sink's. The engine wakes the writer only from
+ * The ring is core/ring.h's, like the stream sink's: single-producer (engine)
+ * single-consumer (its writer thread); the engine wakes the writer only from
  * fh_recorder_poll(), at most once per loop iteration and only when the writer sleeps.
  */
 #include "feed/record.h"
@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/ring.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,17 +33,8 @@ struct fh_recorder {
     uint64_t max_file_bytes;
     uint32_t max_files;
 
-    uint8_t *ring;
-    uint64_t cap;
-    uint64_t head; /* engine (atomic) */
-    uint64_t tail; /* writer (atomic) */
-
-    pthread_t thread;
-    bool thread_started;
-    pthread_mutex_t mu;
-    pthread_cond_t wake;
-    int idle; /* atomic, seq_cst */
-    int stop; /* under mu */
+    struct fh_ring ring;
+    bool ring_inited;
 
     /* Writer state. */
     int fd;
@@ -63,16 +55,6 @@ static void stat_add(uint64_t *c, uint64_t v)
 }
 
 /* ---- engine side ------------------------------------------------------------------------ */
-
-static void ring_put(struct fh_recorder *r, uint64_t *pos, const void *p, size_t n)
-{
-    uint64_t off = *pos % r->cap;
-    size_t first = n < r->cap - off ? n : (size_t)(r->cap - off);
-    memcpy(r->ring + off, p, first);
-    if (n > first)
-        memcpy(r->ring, (const uint8_t *)p + first, n - first);
-    *pos += n;
-}
 
 static size_t fmt_i64(char *out, int64_t v)
 {
@@ -115,38 +97,31 @@ bool fh_recorder_put(struct fh_recorder *r, int64_t recv_ns, int64_t conn_id, co
     size_t body = raw ? len : 2 * len;
     size_t tail_len = raw ? 2 : 3;
     uint64_t n = h + body + tail_len;
-    uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-    if (n > r->cap - (r->head - tail)) {
+    if (n > fh_ring_space(&r->ring)) {
         stat_add(&r->stats.dropped, 1);
         return false;
     }
-    uint64_t pos = r->head;
-    ring_put(r, &pos, head, h);
+    uint64_t pos = r->ring.head;
+    fh_ring_put(&r->ring, &pos, head, h);
     if (raw) {
-        ring_put(r, &pos, msg, len);
-        ring_put(r, &pos, "}\n", 2);
+        fh_ring_put(&r->ring, &pos, msg, len);
+        fh_ring_put(&r->ring, &pos, "}\n", 2);
     } else {
         static const char digits[] = "0123456789abcdef";
         for (size_t i = 0; i < len; i++) {
             char pair[2] = {digits[(uint8_t)msg[i] >> 4], digits[(uint8_t)msg[i] & 15]};
-            ring_put(r, &pos, pair, 2);
+            fh_ring_put(&r->ring, &pos, pair, 2);
         }
-        ring_put(r, &pos, "\"}\n", 3);
+        fh_ring_put(&r->ring, &pos, "\"}\n", 3);
     }
-    __atomic_store_n(&r->head, pos, __ATOMIC_SEQ_CST);
+    fh_ring_commit(&r->ring, pos);
     stat_add(&r->stats.recorded, 1);
     return true;
 }
 
 void fh_recorder_poll(struct fh_recorder *r)
 {
-    if (__atomic_load_n(&r->idle, __ATOMIC_SEQ_CST) &&
-        __atomic_load_n(&r->head, __ATOMIC_SEQ_CST) !=
-            __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE)) {
-        pthread_mutex_lock(&r->mu);
-        pthread_cond_signal(&r->wake);
-        pthread_mutex_unlock(&r->mu);
-    }
+    fh_ring_poll(&r->ring);
 }
 
 /* ---- writer side ------------------------------------------------------------------------ */
@@ -328,34 +303,12 @@ static void write_piece(struct fh_recorder *r, const uint8_t *p, size_t n)
     }
 }
 
-static void *writer_main(void *arg)
+/* Drains one piece of the ring (its writer thread). The recording never stops the feed:
+ * what cannot be written is counted as lost, and the ring goes on. */
+static int drain_piece(void *ctx, const uint8_t *p, size_t n)
 {
-    struct fh_recorder *r = arg;
-    for (;;) {
-        uint64_t head = __atomic_load_n(&r->head, __ATOMIC_SEQ_CST);
-        uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
-        if (head == tail) {
-            pthread_mutex_lock(&r->mu);
-            __atomic_store_n(&r->idle, 1, __ATOMIC_SEQ_CST);
-            while (!r->stop && __atomic_load_n(&r->head, __ATOMIC_SEQ_CST) == tail)
-                pthread_cond_wait(&r->wake, &r->mu);
-            __atomic_store_n(&r->idle, 0, __ATOMIC_SEQ_CST);
-            bool stop = r->stop && __atomic_load_n(&r->head, __ATOMIC_SEQ_CST) == tail;
-            pthread_mutex_unlock(&r->mu);
-            if (stop)
-                break;
-            continue;
-        }
-        uint64_t off = tail % r->cap;
-        uint64_t len = head - tail;
-        uint64_t first = len < r->cap - off ? len : r->cap - off;
-        write_piece(r, r->ring + off, (size_t)first);
-        if (len > first)
-            write_piece(r, r->ring, (size_t)(len - first));
-        __atomic_store_n(&r->tail, head, __ATOMIC_RELEASE);
-    }
-    close_file(r);
-    return NULL;
+    write_piece(ctx, p, n);
+    return 0;
 }
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -369,8 +322,6 @@ struct fh_recorder *fh_recorder_new(const struct fh_recorder_config *cfg, char *
     }
     r->fd = -1;
     r->at_line_start = true;
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->wake, NULL);
     fh_ratelimit_init(&r->rl, 5, 60LL * 1000000000LL);
     struct stat st;
     if (cfg->dir == NULL || cfg->dir[0] == '\0' || stat(cfg->dir, &st) != 0 ||
@@ -382,11 +333,12 @@ struct fh_recorder *fh_recorder_new(const struct fh_recorder_config *cfg, char *
     r->dir = strdup(cfg->dir);
     r->max_file_bytes = cfg->max_file_bytes > 0 ? cfg->max_file_bytes : 1;
     r->max_files = cfg->max_files > 0 ? cfg->max_files : 1;
-    r->cap = cfg->buffer_bytes < MIN_RING_BYTES ? MIN_RING_BYTES : cfg->buffer_bytes;
-    r->ring = malloc(r->cap);
-    if (r->dir == NULL || r->ring == NULL) {
+    uint64_t cap = cfg->buffer_bytes < MIN_RING_BYTES ? MIN_RING_BYTES : cfg->buffer_bytes;
+    r->ring_inited = true;
+    int rrc = fh_ring_init(&r->ring, cap, drain_piece, NULL, r);
+    if (r->dir == NULL || rrc != 0) {
         snprintf(err, errlen, "out of memory for a %llu-byte recording buffer",
-                 (unsigned long long)r->cap);
+                 (unsigned long long)cap);
         goto fail;
     }
     int rc = scan_dir(r);
@@ -398,11 +350,10 @@ struct fh_recorder *fh_recorder_new(const struct fh_recorder_config *cfg, char *
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(r->stamp, sizeof(r->stamp), "%Y%m%dT%H%M%SZ", &tm);
-    if (pthread_create(&r->thread, NULL, writer_main, r) != 0) {
+    if (fh_ring_start(&r->ring) != 0) {
         snprintf(err, errlen, "cannot start the recording writer thread");
         goto fail;
     }
-    r->thread_started = true;
     return r;
 fail:
     fh_recorder_free(r);
@@ -418,22 +369,16 @@ void fh_recorder_close(struct fh_recorder *r, struct fh_recorder_stats *final)
 {
     if (r == NULL)
         return;
-    if (r->thread_started) {
-        pthread_mutex_lock(&r->mu);
-        r->stop = 1;
-        pthread_cond_broadcast(&r->wake);
-        pthread_mutex_unlock(&r->mu);
-        pthread_join(r->thread, NULL);
-    }
+    if (r->ring_inited)
+        fh_ring_stop(&r->ring); /* writes everything queued first */
     close_file(r);
     if (final != NULL)
         fh_recorder_stats(r, final);
     for (size_t i = 0; i < r->nfiles; i++)
         free(r->files[i]);
     free(r->files);
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->wake);
-    free(r->ring);
+    if (r->ring_inited)
+        fh_ring_release(&r->ring);
     free(r->dir);
     free(r);
 }

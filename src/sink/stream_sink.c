@@ -1,12 +1,12 @@
 /*
  * stream_sink.c - trades to standard output or a file, through a writer thread.
  *
- * The engine encodes each trade into a bounded byte ring (no syscall, no allocation); a
- * writer thread drains the ring with write(2) in large chunks. A second ring holds the size
- * of every record, so the writer can count trades as delivered only once all their bytes
- * are written. Both rings are single-producer (engine) single-consumer (writer) with
- * monotonically increasing 64-bit positions; the engine only wakes the writer from
- * fh_sink_poll(), at most once per loop iteration, and only when the writer sleeps.
+ * The engine encodes each trade into a bounded byte ring (core/ring.h: no syscall, no
+ * allocation); the ring's writer thread drains it with write(2) in large chunks. A second
+ * ring holds the size of every record, so the writer can count trades as delivered only once
+ * all their bytes are written; it has the same single-producer single-consumer discipline.
+ * The engine only wakes the writer from fh_sink_poll(), at most once per loop iteration, and
+ * only when the writer sleeps.
  */
 #include "sink/sink.h"
 
@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/ring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,23 +35,13 @@ struct stream_sink {
     char *path;
     int64_t retry_ms;
 
-    uint8_t *ring; /* record bytes */
-    uint64_t cap;
-    uint64_t head; /* written by the engine (atomic) */
-    uint64_t tail; /* written by the writer (atomic) */
+    struct fh_ring ring; /* record bytes */
+    bool ring_inited;
 
     uint32_t *sizes; /* record sizes, same discipline */
     uint64_t sizes_cap;
     uint64_t sizes_head;
     uint64_t sizes_tail;
-
-    pthread_t thread;
-    bool thread_started;
-    pthread_mutex_t mu;
-    pthread_cond_t wake;    /* engine -> writer: data or stop */
-    pthread_cond_t drained; /* writer -> flush: progress */
-    int idle;               /* the writer waits on `wake` (atomic, seq_cst) */
-    int stop;               /* under mu */
 
     uint8_t scratch[SCRATCH_BYTES];
 };
@@ -115,31 +106,26 @@ static int write_all(struct stream_sink *s, const uint8_t *buf, size_t n)
         }
         /* Wait before retrying; a stop request (sink being freed) ends the retries, and
          * what is left is counted as lost by stream_destroy. */
-        pthread_mutex_lock(&s->mu);
-        bool stop = s->stop;
-        if (!stop) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t ns = ts.tv_nsec + (s->retry_ms % 1000) * 1000000;
-            ts.tv_sec += s->retry_ms / 1000 + ns / 1000000000;
-            ts.tv_nsec = ns % 1000000000;
-            pthread_cond_timedwait(&s->wake, &s->mu, &ts);
-            stop = s->stop;
-        }
-        pthread_mutex_unlock(&s->mu);
-        if (stop)
+        if (fh_ring_sleep(&s->ring, s->retry_ms))
             return -1;
     }
     return 0;
 }
 
-/* Retires the records whose bytes are all written now that the ring is written up to `done`:
- * counts them as delivered and frees their space (tail). Called by the writer under mu. */
-static void retire_records(struct stream_sink *s, uint64_t done)
+/* Drains one piece of the ring (its writer thread). */
+static int drain_piece(void *ctx, const uint8_t *p, size_t n)
 {
+    return write_all(ctx, p, n);
+}
+
+/* The ring is written up to `done`: counts the records whose bytes are all written as
+ * delivered and frees their sizes. The ring's writer thread, under the ring's lock. */
+static void retire_records(void *ctx, uint64_t done)
+{
+    struct stream_sink *s = ctx;
     uint64_t st = __atomic_load_n(&s->sizes_tail, __ATOMIC_RELAXED);
     uint64_t sh = __atomic_load_n(&s->sizes_head, __ATOMIC_ACQUIRE);
-    uint64_t end = __atomic_load_n(&s->tail, __ATOMIC_RELAXED);
+    uint64_t end = __atomic_load_n(&s->ring.tail, __ATOMIC_RELAXED);
     uint64_t n = 0;
     while (st < sh) {
         uint32_t sz = s->sizes[st % s->sizes_cap];
@@ -150,48 +136,9 @@ static void retire_records(struct stream_sink *s, uint64_t done)
         n++;
     }
     __atomic_store_n(&s->sizes_tail, st, __ATOMIC_RELEASE);
-    __atomic_store_n(&s->tail, end, __ATOMIC_RELEASE);
     stat_add(&s->base.stats.delivered, n);
-}
-
-static void *writer_main(void *arg)
-{
-    struct stream_sink *s = arg;
-    uint64_t written = 0; /* ring position written so far (>= retired tail) */
-    for (;;) {
-        uint64_t head = __atomic_load_n(&s->head, __ATOMIC_SEQ_CST);
-        if (head == written) {
-            pthread_mutex_lock(&s->mu);
-            __atomic_store_n(&s->idle, 1, __ATOMIC_SEQ_CST);
-            while (!s->stop && __atomic_load_n(&s->head, __ATOMIC_SEQ_CST) == written)
-                pthread_cond_wait(&s->wake, &s->mu);
-            __atomic_store_n(&s->idle, 0, __ATOMIC_SEQ_CST);
-            bool stop = s->stop && __atomic_load_n(&s->head, __ATOMIC_SEQ_CST) == written;
-            pthread_mutex_unlock(&s->mu);
-            if (stop)
-                break;
-            continue;
-        }
-        /* Write the pending bytes in at most two contiguous pieces. */
-        uint64_t off = written % s->cap;
-        uint64_t len = head - written;
-        uint64_t first = len < s->cap - off ? len : s->cap - off;
-        if (write_all(s, s->ring + off, first) != 0)
-            break;
-        if (len > first && write_all(s, s->ring, len - first) != 0)
-            break;
-        written = head;
-        pthread_mutex_lock(&s->mu);
-        retire_records(s, written);
-        stat_set(&s->base.stats.buffered_bytes,
-                 __atomic_load_n(&s->head, __ATOMIC_RELAXED) - written);
-        pthread_cond_broadcast(&s->drained);
-        pthread_mutex_unlock(&s->mu);
-    }
-    pthread_mutex_lock(&s->mu);
-    pthread_cond_broadcast(&s->drained);
-    pthread_mutex_unlock(&s->mu);
-    return NULL;
+    stat_set(&s->base.stats.buffered_bytes,
+             __atomic_load_n(&s->ring.head, __ATOMIC_RELAXED) - done);
 }
 
 static int encode(struct stream_sink *s, const struct fh_trade *t, size_t *len)
@@ -217,61 +164,34 @@ static int stream_write(struct fh_sink *base, const struct fh_trade *t)
         stat_add(&base->stats.failed, 1);
         return rc;
     }
-    uint64_t tail = __atomic_load_n(&s->tail, __ATOMIC_ACQUIRE);
+    uint64_t space = fh_ring_space(&s->ring);
     uint64_t sizes_tail = __atomic_load_n(&s->sizes_tail, __ATOMIC_ACQUIRE);
-    if (s->head + n - tail > s->cap || s->sizes_head - sizes_tail == s->sizes_cap) {
+    if (n > space || s->sizes_head - sizes_tail == s->sizes_cap) {
         stat_add(&base->stats.refused, 1);
         return FH_ENOSPACE;
     }
-    uint64_t off = s->head % s->cap;
-    size_t first = n < s->cap - off ? n : (size_t)(s->cap - off);
-    memcpy(s->ring + off, s->scratch, first);
-    if (n > first)
-        memcpy(s->ring, s->scratch + first, n - first);
+    uint64_t pos = s->ring.head;
+    fh_ring_put(&s->ring, &pos, s->scratch, n);
     s->sizes[s->sizes_head % s->sizes_cap] = (uint32_t)n;
     __atomic_store_n(&s->sizes_head, s->sizes_head + 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&s->head, s->head + n, __ATOMIC_SEQ_CST);
+    fh_ring_commit(&s->ring, pos);
     stat_add(&base->stats.accepted, 1);
-    stat_set(&base->stats.buffered_bytes, s->head - tail);
+    stat_set(&base->stats.buffered_bytes, s->ring.cap - space + n);
     return 0;
 }
 
 static void stream_poll(struct fh_sink *base)
 {
     struct stream_sink *s = (struct stream_sink *)base;
-    /* Pairs with the writer's idle store and head load (both seq_cst): either the writer
-     * sees the new head before sleeping, or we see it idle and wake it. */
-    if (__atomic_load_n(&s->idle, __ATOMIC_SEQ_CST) &&
-        __atomic_load_n(&s->head, __ATOMIC_SEQ_CST) !=
-            __atomic_load_n(&s->tail, __ATOMIC_ACQUIRE)) {
-        pthread_mutex_lock(&s->mu);
-        pthread_cond_signal(&s->wake);
-        pthread_mutex_unlock(&s->mu);
-    }
+    fh_ring_poll(&s->ring);
 }
 
 static int stream_flush(struct fh_sink *base, int64_t timeout_ms)
 {
     struct stream_sink *s = (struct stream_sink *)base;
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    int64_t ns = deadline.tv_nsec + (timeout_ms % 1000) * 1000000;
-    deadline.tv_sec += timeout_ms / 1000 + ns / 1000000000;
-    deadline.tv_nsec = ns % 1000000000;
     int rc = 0;
-    pthread_mutex_lock(&s->mu);
-    pthread_cond_signal(&s->wake);
-    while (__atomic_load_n(&s->tail, __ATOMIC_ACQUIRE) != s->head) {
-        if (fh_sink_is_fatal(base)) {
-            rc = FH_EIO;
-            break;
-        }
-        if (pthread_cond_timedwait(&s->drained, &s->mu, &deadline) == ETIMEDOUT) {
-            rc = __atomic_load_n(&s->tail, __ATOMIC_ACQUIRE) == s->head ? 0 : -ETIMEDOUT;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&s->mu);
+    if (!fh_ring_wait(&s->ring, timeout_ms))
+        rc = fh_sink_is_fatal(base) ? FH_EIO : -ETIMEDOUT;
     if (rc == 0 && s->own_fd && fsync(s->fd) != 0 && errno != EINVAL)
         rc = -errno;
     return rc;
@@ -280,13 +200,7 @@ static int stream_flush(struct fh_sink *base, int64_t timeout_ms)
 static void stream_destroy(struct fh_sink *base)
 {
     struct stream_sink *s = (struct stream_sink *)base;
-    if (s->thread_started) {
-        pthread_mutex_lock(&s->mu);
-        s->stop = 1;
-        pthread_cond_broadcast(&s->wake);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->thread, NULL);
-    }
+    fh_ring_stop(&s->ring);
     /* Whatever the writer could not write is lost: count it. fh_sink_flush first avoids it. */
     uint64_t lost = s->sizes_head - __atomic_load_n(&s->sizes_tail, __ATOMIC_ACQUIRE);
     if (lost > 0) {
@@ -296,10 +210,8 @@ static void stream_destroy(struct fh_sink *base)
     }
     if (s->own_fd && s->fd >= 0)
         close(s->fd);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->wake);
-    pthread_cond_destroy(&s->drained);
-    free(s->ring);
+    if (s->ring_inited)
+        fh_ring_release(&s->ring);
     free(s->sizes);
     free(s->path);
     free(s);
@@ -333,16 +245,13 @@ struct fh_sink *fh_stream_sink_new(const struct fh_stream_sink_config *cfg, char
     s->base.format = cfg->format;
     s->retry_ms = cfg->retry_ms > 0 ? cfg->retry_ms : 1000;
     s->fd = -1;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->wake, NULL);
-    pthread_cond_init(&s->drained, NULL);
-    s->cap = cfg->buffer_bytes < MIN_RING_BYTES ? MIN_RING_BYTES : cfg->buffer_bytes;
-    s->sizes_cap = s->cap / MIN_RECORD;
-    s->ring = malloc(s->cap);
+    uint64_t cap = cfg->buffer_bytes < MIN_RING_BYTES ? MIN_RING_BYTES : cfg->buffer_bytes;
+    s->ring_inited = true;
+    int rrc = fh_ring_init(&s->ring, cap, drain_piece, retire_records, s);
+    s->sizes_cap = cap / MIN_RECORD;
     s->sizes = malloc(s->sizes_cap * sizeof(*s->sizes));
-    if (s->ring == NULL || s->sizes == NULL) {
-        snprintf(err, errlen, "out of memory for a %llu-byte sink buffer",
-                 (unsigned long long)s->cap);
+    if (rrc != 0 || s->sizes == NULL) {
+        snprintf(err, errlen, "out of memory for a %llu-byte sink buffer", (unsigned long long)cap);
         goto fail;
     }
     if (cfg->path != NULL) {
@@ -356,11 +265,10 @@ struct fh_sink *fh_stream_sink_new(const struct fh_stream_sink_config *cfg, char
     } else {
         s->fd = 1;
     }
-    if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+    if (fh_ring_start(&s->ring) != 0) {
         snprintf(err, errlen, "cannot start the sink writer thread");
         goto fail;
     }
-    s->thread_started = true;
     return &s->base;
 fail:
     stream_destroy(&s->base);
