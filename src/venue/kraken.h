@@ -1,10 +1,10 @@
 /*
- * kraken.h - pieces shared by the Kraken WebSocket v1 and v2 adapters (kraken_common.c):
- * exact time conversions, side/order-type codes, request builders' helpers, the REST public
- * Trades parser, AssetPairs metadata and the v2 instrument channel.
+ * kraken.h - pieces shared by the Kraken WebSocket v1 and v2 adapters: exact time
+ * conversions, side/order-type codes, request builders' helpers and the REST public Trades
+ * parser (kraken_common.c); AssetPairs metadata and the v2 instrument channel (kraken_meta.c).
  *
  * The decisions these functions embody (time fractions, offsets, metadata form) are written
- * down at the top of kraken_common.c. Everything here is pure: no I/O, no clocks, no logging;
+ * down at the top of those two files. Everything here is pure: no I/O, no clocks, no logging;
  * only the metadata parsers allocate (a token array, at start-up).
  *
  * Locality: any thread; a struct fh_venue_parser argument belongs to the calling thread.
@@ -131,7 +131,7 @@ int fh_kraken_parse_metadata(const char *body, size_t len, enum fh_kraken_names 
 int fh_kraken_v2_parse_instrument(struct fh_venue_parser *p, const char *msg, size_t len,
                                   struct fh_symbols *t, size_t *added, char *err, size_t errlen);
 
-/* Internals shared by kraken_v1.c and kraken_v2.c. */
+/* Internals shared by kraken_v1.c, kraken_v2.c and kraken_meta.c. */
 
 /* Looks up the native symbol held in string token tok; fills native (a view of the message,
  * or of the table entry when the text had escapes) and canonical. Returns 0, or -1 with
