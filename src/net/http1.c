@@ -98,13 +98,16 @@ static int check_partial_request_line(const char *p, const char *end)
     return 0;
 }
 
-static int parse_header(const char *p, const char *end, struct fh_http_header *h)
+/* Parses one header line [p, end) (without CRLF). Returns 0, or FH_EPARSE with *why. */
+static int parse_header(const char *p, const char *end, struct fh_http_header *h, const char **why)
 {
     const char *s = p;
     while (p < end && is_tchar((unsigned char)*p))
         p++;
-    if (p == s || p == end || *p != ':')
+    if (p == s || p == end || *p != ':') {
+        *why = "malformed header line";
         return FH_EPARSE;
+    }
     h->name = (struct fh_str){s, (size_t)(p - s)};
     p++;
     while (p < end && (*p == ' ' || *p == '\t'))
@@ -113,8 +116,10 @@ static int parse_header(const char *p, const char *end, struct fh_http_header *h
     while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
         e--;
     for (const char *c = p; c < e; c++) {
-        if (!is_value_char((unsigned char)*c))
+        if (!is_value_char((unsigned char)*c)) {
+            *why = "control byte in a header value";
             return FH_EPARSE;
+        }
     }
     h->value = (struct fh_str){p, (size_t)(e - p)};
     return 0;
@@ -201,7 +206,8 @@ int fh_http_parse_request(const char *buf, size_t len, struct fh_http_req *req)
         if (req->n_headers >= FH_HTTP_MAX_HEADERS)
             return FH_ENOSPACE;
         struct fh_http_header *h = &req->headers[req->n_headers];
-        rc = parse_header(p, eol, h);
+        const char *why;
+        rc = parse_header(p, eol, h, &why);
         if (rc != 0)
             return rc;
         req->n_headers++;
@@ -229,27 +235,164 @@ const struct fh_str *fh_http_header(const struct fh_http_req *req, const char *n
     return NULL;
 }
 
+bool fh_http_list_has_token(struct fh_str v, const char *token)
+{
+    size_t k = 0;
+    while (k < v.n) {
+        while (k < v.n && (v.p[k] == ' ' || v.p[k] == '\t' || v.p[k] == ','))
+            k++;
+        size_t s = k;
+        while (k < v.n && v.p[k] != ',')
+            k++;
+        size_t e = k;
+        while (e > s && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
+            e--;
+        if (e > s && fh_str_ieq_c((struct fh_str){v.p + s, e - s}, token))
+            return true;
+    }
+    return false;
+}
+
 bool fh_http_header_has_token(const struct fh_http_req *req, const char *name, const char *token)
 {
     for (size_t i = 0; i < req->n_headers; i++) {
-        if (!fh_str_ieq_c(req->headers[i].name, name))
-            continue;
-        struct fh_str v = req->headers[i].value;
-        size_t k = 0;
-        while (k < v.n) {
-            while (k < v.n && (v.p[k] == ' ' || v.p[k] == '\t' || v.p[k] == ','))
-                k++;
-            size_t s = k;
-            while (k < v.n && v.p[k] != ',')
-                k++;
-            size_t e = k;
-            while (e > s && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
-                e--;
-            if (e > s && fh_str_ieq_c((struct fh_str){v.p + s, e - s}, token))
-                return true;
-        }
+        if (fh_str_ieq_c(req->headers[i].name, name) &&
+            fh_http_list_has_token(req->headers[i].value, token))
+            return true;
     }
     return false;
+}
+
+bool fh_http_is_token(struct fh_str s)
+{
+    if (s.n == 0)
+        return false;
+    for (size_t i = 0; i < s.n; i++) {
+        if (!is_tchar((unsigned char)s.p[i]))
+            return false;
+    }
+    return true;
+}
+
+bool fh_http_is_field_value(struct fh_str s)
+{
+    for (size_t i = 0; i < s.n; i++) {
+        if (!is_value_char((unsigned char)s.p[i]))
+            return false;
+    }
+    return true;
+}
+
+/* ---- responses ----------------------------------------------------------------------- */
+
+/*
+ * Checks the status line p[0..n) ("HTTP/1.x SP 3DIGIT [SP reason]", without its CRLF).
+ * complete false: the line may go on, so only the bytes present are checked. Returns the
+ * status (complete) or 0 (a valid prefix), or FH_EPARSE.
+ */
+static int status_line(const char *p, size_t n, bool complete, int *minor, struct fh_str *reason)
+{
+    static const char proto[] = "HTTP/1.";
+    if (memcmp(p, proto, n < 7 ? n : 7) != 0)
+        return FH_EPARSE;
+    if ((n > 7 && p[7] != '0' && p[7] != '1') || (n > 8 && p[8] != ' '))
+        return FH_EPARSE;
+    for (size_t i = 9; i < 12 && i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return FH_EPARSE;
+    }
+    if (n > 12 && p[12] != ' ')
+        return FH_EPARSE;
+    for (size_t i = 13; i < n; i++) {
+        if (!is_value_char((unsigned char)p[i]))
+            return FH_EPARSE;
+    }
+    if (!complete)
+        return 0;
+    if (n < 12)
+        return FH_EPARSE;
+    if (minor != NULL)
+        *minor = p[7] - '0';
+    if (reason != NULL)
+        *reason = (struct fh_str){p + (n > 13 ? 13 : n), n > 13 ? n - 13 : 0};
+    return (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+}
+
+int fh_http_parse_status_line(const char *line, size_t n, int *minor_version, struct fh_str *reason)
+{
+    return status_line(line, n, true, minor_version, reason);
+}
+
+int fh_http_parse_response(const char *buf, size_t len, struct fh_http_resp *resp)
+{
+    resp->minor_version = 0;
+    resp->status = -1;
+    resp->reason = (struct fh_str){buf, 0};
+    resp->n_headers = 0;
+    resp->head_len = 0;
+    resp->error = NULL;
+    const char *p = buf, *end = buf + len;
+    /* A line ends at its first CR, which must be followed by LF; a bare LF inside a line is
+     * a control byte like any other and rejected where it stands. */
+    const char *eol = memchr(p, '\r', len);
+    int st = status_line(p, eol != NULL ? (size_t)(eol - p) : len, eol != NULL,
+                         &resp->minor_version, &resp->reason);
+    if (st < 0) {
+        resp->error = "malformed status line";
+        return FH_EPARSE;
+    }
+    if (eol == NULL)
+        return 0;
+    resp->status = st;
+    for (;;) {
+        /* eol is the CR ending the line at p: the status line, a header or the blank line. */
+        if (eol + 1 == end)
+            return 0;
+        if (eol[1] != '\n') {
+            resp->error = "line not ended by CRLF";
+            return FH_EPARSE;
+        }
+        if (p != buf) {
+            if (eol == p)
+                break;
+            struct fh_http_header h;
+            if (parse_header(p, eol, &h, &resp->error) != 0)
+                return FH_EPARSE;
+            if (resp->n_headers == FH_HTTP_MAX_HEADERS) {
+                resp->error = "too many headers";
+                return FH_ENOSPACE;
+            }
+            resp->headers[resp->n_headers++] = h;
+        }
+        p = eol + 2;
+        eol = memchr(p, '\r', (size_t)(end - p));
+        if (eol == NULL)
+            return 0; /* a line still arriving: checked when complete */
+    }
+    resp->head_len = (size_t)(eol + 2 - buf);
+    return (int)resp->head_len;
+}
+
+const struct fh_str *fh_http_resp_header(const struct fh_http_resp *resp, const char *name)
+{
+    for (size_t i = 0; i < resp->n_headers; i++) {
+        if (fh_str_ieq_c(resp->headers[i].name, name))
+            return &resp->headers[i].value;
+    }
+    return NULL;
+}
+
+int64_t fh_http_retry_after_s(const struct fh_str *v)
+{
+    if (v == NULL || v->n == 0 || v->n > 10)
+        return -1;
+    int64_t s = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->p[i] < '0' || v->p[i] > '9')
+            return -1; /* an HTTP-date: not used by the venues we know */
+        s = s * 10 + (v->p[i] - '0');
+    }
+    return s;
 }
 
 static int hexv(char c)
@@ -411,4 +554,31 @@ int fh_ws_check_upgrade(const struct fh_http_req *req, struct fh_str *key)
         return FH_EINVAL;
     *key = *k;
     return 0;
+}
+
+int fh_ws_check_answer(const struct fh_http_resp *resp, const char *accept, const char **why)
+{
+    /* Each header is looked up once, its first occurrence counts. */
+    const struct fh_str *v = fh_http_resp_header(resp, "Upgrade");
+    const char *bad = NULL;
+    if (resp->status != 101)
+        bad = "status is not 101";
+    else if (v == NULL || !fh_http_list_has_token(*v, "websocket"))
+        bad = "missing Upgrade: websocket";
+    else if ((v = fh_http_resp_header(resp, "Connection")) == NULL ||
+             !fh_http_list_has_token(*v, "upgrade"))
+        bad = "missing Connection: upgrade";
+    else if ((v = fh_http_resp_header(resp, "Sec-WebSocket-Accept")) == NULL)
+        bad = "missing Sec-WebSocket-Accept";
+    else if (!fh_str_eq_c(*v, accept))
+        bad = "Sec-WebSocket-Accept does not match our key";
+    else if ((v = fh_http_resp_header(resp, "Sec-WebSocket-Extensions")) != NULL && v->n > 0)
+        bad = "server selected an extension we did not offer";
+    else if ((v = fh_http_resp_header(resp, "Sec-WebSocket-Protocol")) != NULL && v->n > 0)
+        bad = "server selected a subprotocol we did not offer";
+    if (bad == NULL)
+        return 0;
+    if (why != NULL)
+        *why = bad;
+    return FH_EINVAL;
 }

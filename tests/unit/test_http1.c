@@ -1,6 +1,6 @@
 /*
- * test_http1.c - HTTP/1.1 request heads, query strings and the WebSocket handshake
- * (src/net/http1.c).
+ * test_http1.c - HTTP/1.1 request and response heads, query strings and the WebSocket
+ * handshake, both sides (src/net/http1.c).
  */
 #include "testutil.h"
 
@@ -167,6 +167,236 @@ static void test_ws_check_upgrade(void **state)
     assert_int_equal(fh_ws_check_upgrade(&req, &key), FH_EINVAL);
 }
 
+/* ---- responses ---- */
+
+/* The RFC 6455 example answer (key dGhlIHNhbXBsZSBub25jZQ==), as a server sends it. */
+static const char answer_101[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                                 "Upgrade: websocket\r\n"
+                                 "Connection: Upgrade\r\n"
+                                 "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                                 "\r\n";
+static const char accept_101[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+static void test_parse_full_response(void **state)
+{
+    (void)state;
+    struct fh_http_resp resp;
+    size_t n = strlen(answer_101);
+    assert_int_equal(fh_http_parse_response(answer_101, n, &resp), (int)n);
+    assert_int_equal(resp.status, 101);
+    assert_int_equal(resp.minor_version, 1);
+    assert_true(fh_str_eq_c(resp.reason, "Switching Protocols"));
+    assert_int_equal(resp.n_headers, 3);
+    assert_int_equal(resp.head_len, n);
+    assert_null(resp.error);
+    assert_true(fh_str_eq_c(*fh_http_resp_header(&resp, "connection"), "Upgrade"));
+    assert_null(fh_http_resp_header(&resp, "Sec-WebSocket-Protocol"));
+
+    /* A frame right behind the head is not part of it; no reason phrase, HTTP/1.0. */
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s\x81\x05hello", answer_101);
+    assert_int_equal(fh_http_parse_response(buf, strlen(buf), &resp), (int)n);
+    const char *bare = "HTTP/1.0 503\r\nRetry-After:  7 \r\n\r\n";
+    assert_int_equal(fh_http_parse_response(bare, strlen(bare), &resp), (int)strlen(bare));
+    assert_int_equal(resp.status, 503);
+    assert_int_equal(resp.minor_version, 0);
+    assert_int_equal(resp.reason.n, 0);
+    assert_true(fh_str_eq_c(*fh_http_resp_header(&resp, "Retry-After"), "7"));
+    const char *empty_reason = "HTTP/1.1 200 \r\n\r\n";
+    assert_int_equal(fh_http_parse_response(empty_reason, strlen(empty_reason), &resp),
+                     (int)strlen(empty_reason));
+    assert_int_equal(resp.n_headers, 0);
+}
+
+static void test_response_prefixes_are_incomplete(void **state)
+{
+    (void)state;
+    struct fh_http_resp resp;
+    size_t n = strlen(answer_101);
+    for (size_t i = 0; i < n; i++) {
+        int rc = fh_http_parse_response(answer_101, i, &resp);
+        if (rc != 0)
+            fail_msg("prefix of %zu bytes gave %d (%s)", i, rc, resp.error ? resp.error : "");
+    }
+    /* A header line is checked once its CR arrives, not before. */
+    const char *partial = "HTTP/1.1 101 OK\r\nUpgrade websocket";
+    assert_int_equal(fh_http_parse_response(partial, strlen(partial), &resp), 0);
+    assert_int_equal(resp.status, 101);
+}
+
+/* Parses a complete response head that must fail with rc; its status and error are checked. */
+static void bad_response(const char *head, int rc, int status, const char *error)
+{
+    struct fh_http_resp resp;
+    int got = fh_http_parse_response(head, strlen(head), &resp);
+    if (got != rc)
+        fail_msg("\"%s\": %d, expected %d", head, got, rc);
+    assert_int_equal(resp.status, status);
+    assert_non_null(resp.error);
+    if (strcmp(resp.error, error) != 0)
+        fail_msg("\"%s\": error \"%s\", expected \"%s\"", head, resp.error, error);
+}
+
+static void test_bad_responses(void **state)
+{
+    (void)state;
+    const char *st = "malformed status line";
+    bad_response("HTTP/1.1 10x Nope\r\n\r\n", FH_EPARSE, -1, st);
+    bad_response("HTTP/1.2 101 OK\r\n\r\n", FH_EPARSE, -1, st);
+    bad_response("HTTP/2 101\r\n\r\n", FH_EPARSE, -1, st);
+    bad_response("HTTP/1.1 1010\r\n\r\n", FH_EPARSE, -1, st);
+    bad_response("HTTP/1.1  101\r\n\r\n", FH_EPARSE, -1, st);
+    bad_response("HTTP/1.1 10\r\n\r\n", FH_EPARSE, -1, st);
+    bad_response("HTTP/1.1 101 O\x01K\r\n\r\n", FH_EPARSE, -1, st);
+    bad_response("HTTP/1.1 101 OK\nUpgrade: websocket\n\n\r\n\r\n", FH_EPARSE, -1, st);
+    bad_response("http/1.1 101 OK\r\n\r\n", FH_EPARSE, -1, st);
+    /* Garbage fails before any line end arrives. */
+    bad_response("SSH-2.0-OpenSSH_9.2", FH_EPARSE, -1, st);
+    bad_response("HTTP/1.1 10x", FH_EPARSE, -1, st);
+    /* Once the status line is good its status is kept, whatever fails after it. */
+    bad_response("HTTP/1.1 101 OK\rX\r\n\r\n", FH_EPARSE, 101, "line not ended by CRLF");
+    bad_response("HTTP/1.1 101 OK\r\nA: b\rc\r\n\r\n", FH_EPARSE, 101, "line not ended by CRLF");
+    bad_response("HTTP/1.1 101 OK\r\n\rX\r\n\r\n", FH_EPARSE, 101, "line not ended by CRLF");
+    bad_response("HTTP/1.1 101 OK\r\nUpgrade websocket\r\n\r\n", FH_EPARSE, 101,
+                 "malformed header line");
+    bad_response("HTTP/1.1 403 No\r\n folded\r\n\r\n", FH_EPARSE, 403, "malformed header line");
+    bad_response("HTTP/1.1 101 OK\r\n: x\r\n\r\n", FH_EPARSE, 101, "malformed header line");
+    bad_response("HTTP/1.1 101 OK\r\nUpgrade : x\r\n\r\n", FH_EPARSE, 101, "malformed header line");
+    bad_response("HTTP/1.1 101 OK\r\nUp\ngrade: x\r\n\r\n", FH_EPARSE, 101,
+                 "malformed header line");
+    bad_response("HTTP/1.1 101 OK\r\nX: a\x01\r\n\r\n", FH_EPARSE, 101,
+                 "control byte in a header value");
+    bad_response("HTTP/1.1 101 OK\r\nX: a\nb\r\n\r\n", FH_EPARSE, 101,
+                 "control byte in a header value");
+    bad_response("HTTP/1.1 101 OK\r\nX: a\x7f\r\n\r\n", FH_EPARSE, 101,
+                 "control byte in a header value");
+
+    /* Tabs and obs-text are allowed in values and reason phrases. */
+    struct fh_http_resp resp;
+    const char *ok = "HTTP/1.1 200 \xc3\x89t\tait\r\nX: a\tb \xc3\xa9\r\n\r\n";
+    assert_int_equal(fh_http_parse_response(ok, strlen(ok), &resp), (int)strlen(ok));
+    assert_true(fh_str_eq_c(*fh_http_resp_header(&resp, "x"), "a\tb \xc3\xa9"));
+}
+
+static void test_response_header_limit(void **state)
+{
+    (void)state;
+    struct fh_http_resp resp;
+    char buf[8192];
+    for (int extra = 0; extra < 2; extra++) {
+        size_t o = (size_t)snprintf(buf, sizeof(buf), "HTTP/1.1 101 OK\r\n");
+        for (int i = 0; i < FH_HTTP_MAX_HEADERS + extra; i++)
+            o += (size_t)snprintf(buf + o, sizeof(buf) - o, "X-%d: v\r\n", i);
+        o += (size_t)snprintf(buf + o, sizeof(buf) - o, "\r\n");
+        int rc = fh_http_parse_response(buf, o, &resp);
+        if (extra == 0) {
+            assert_int_equal(rc, (int)o);
+            assert_int_equal(resp.n_headers, FH_HTTP_MAX_HEADERS);
+        } else {
+            assert_int_equal(rc, FH_ENOSPACE);
+            assert_string_equal(resp.error, "too many headers");
+            assert_int_equal(resp.status, 101);
+        }
+    }
+}
+
+static void test_status_line_and_retry_after(void **state)
+{
+    (void)state;
+    int minor = -1;
+    struct fh_str reason = {0};
+    assert_int_equal(fh_http_parse_status_line("HTTP/1.0 429 Slow down", 22, &minor, &reason), 429);
+    assert_int_equal(minor, 0);
+    assert_true(fh_str_eq_c(reason, "Slow down"));
+    assert_int_equal(fh_http_parse_status_line("HTTP/1.1 000", 12, NULL, NULL), 0);
+    assert_int_equal(fh_http_parse_status_line("HTTP/1.1 101x", 13, NULL, NULL), FH_EPARSE);
+    assert_int_equal(fh_http_parse_status_line("HTTP/1.1 10", 11, NULL, NULL), FH_EPARSE);
+
+    struct fh_str v30 = FH_STR_LIT("30"), v0 = FH_STR_LIT("0"), none = FH_STR_LIT("");
+    struct fh_str date = FH_STR_LIT("Fri, 31 Dec 1999 23:59:59 GMT");
+    struct fh_str big = FH_STR_LIT("12345678901"), max = FH_STR_LIT("9999999999");
+    assert_int_equal(fh_http_retry_after_s(&v30), 30);
+    assert_int_equal(fh_http_retry_after_s(&v0), 0);
+    assert_int_equal(fh_http_retry_after_s(&max), 9999999999LL);
+    assert_int_equal(fh_http_retry_after_s(&none), -1);
+    assert_int_equal(fh_http_retry_after_s(&date), -1);
+    assert_int_equal(fh_http_retry_after_s(&big), -1);
+    assert_int_equal(fh_http_retry_after_s(NULL), -1);
+}
+
+static void test_tokens_and_field_values(void **state)
+{
+    (void)state;
+    assert_true(fh_http_list_has_token(FH_STR_LIT("keep-alive, Upgrade"), "upgrade"));
+    assert_true(fh_http_list_has_token(FH_STR_LIT(" ,upgrade\t,"), "Upgrade"));
+    assert_false(fh_http_list_has_token(FH_STR_LIT("upgrades"), "upgrade"));
+    assert_false(fh_http_list_has_token(FH_STR_LIT(""), "upgrade"));
+    assert_true(fh_http_is_token(FH_STR_LIT("User-Agent")));
+    assert_true(fh_http_is_token(FH_STR_LIT("x!#$%&'*+-.^_`|~9")));
+    assert_false(fh_http_is_token(FH_STR_LIT("")));
+    assert_false(fh_http_is_token(FH_STR_LIT("X Y")));
+    assert_false(fh_http_is_token(FH_STR_LIT("X:")));
+    assert_true(fh_http_is_field_value(FH_STR_LIT("")));
+    assert_true(fh_http_is_field_value(FH_STR_LIT("a b\tc \xc3\xa9")));
+    assert_false(fh_http_is_field_value(FH_STR_LIT("a\r\nInjected: 1")));
+    assert_false(fh_http_is_field_value(FH_STR_LIT("a\x7f")));
+}
+
+/* Checks answer_101 with one header line replaced (or added, when from is NULL). */
+static int check_answer_with(const char *from, const char *to, const char **why)
+{
+    char buf[512];
+    const char *at = from != NULL ? strstr(answer_101, from) : NULL;
+    if (from != NULL && at == NULL)
+        fail_msg("no \"%s\" in the answer", from);
+    size_t keep = at != NULL ? (size_t)(at - answer_101) : strlen(answer_101) - 2;
+    const char *rest = at != NULL ? strstr(at, "\r\n") + 2 : "\r\n";
+    int n = snprintf(buf, sizeof(buf), "%.*s%s%s", (int)keep, answer_101, to, rest);
+    struct fh_http_resp resp;
+    if (fh_http_parse_response(buf, (size_t)n, &resp) != n)
+        fail_msg("answer did not parse: %s", buf);
+    *why = NULL;
+    return fh_ws_check_answer(&resp, accept_101, why);
+}
+
+static void expect_answer_refused(const char *from, const char *to, const char *why_words)
+{
+    const char *why;
+    assert_int_equal(check_answer_with(from, to, &why), FH_EINVAL);
+    assert_non_null(why);
+    if (strstr(why, why_words) == NULL)
+        fail_msg("\"%s\" does not mention \"%s\"", why, why_words);
+}
+
+static void test_ws_check_answer(void **state)
+{
+    (void)state;
+    const char *why = NULL;
+    assert_int_equal(check_answer_with(NULL, "", &why), 0);
+    assert_int_equal(check_answer_with("Connection", "connection: keep-alive, UPGRADE\r\n", &why),
+                     0);
+    assert_int_equal(check_answer_with("Upgrade", "upgrade: WebSocket\r\n", &why), 0);
+    /* Empty extension and protocol headers select nothing. */
+    assert_int_equal(check_answer_with(NULL, "Sec-WebSocket-Extensions:\r\n", &why), 0);
+    assert_int_equal(check_answer_with(NULL, "Sec-WebSocket-Protocol: \r\n", &why), 0);
+
+    expect_answer_refused("HTTP/1.1 101", "HTTP/1.1 200 OK\r\n", "101");
+    expect_answer_refused("Upgrade", "Upgrade: h2c\r\n", "missing Upgrade");
+    expect_answer_refused("Upgrade", "X-Upgrade: websocket\r\n", "missing Upgrade");
+    expect_answer_refused("Connection", "Connection: close\r\n", "missing Connection");
+    expect_answer_refused("Sec-WebSocket-Accept", "X: y\r\n", "missing Sec-WebSocket-Accept");
+    expect_answer_refused("Sec-WebSocket-Accept",
+                          "Sec-WebSocket-Accept: S3PPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n",
+                          "does not match");
+    expect_answer_refused(NULL, "Sec-WebSocket-Extensions: permessage-deflate\r\n", "extension");
+    expect_answer_refused(NULL, "Sec-WebSocket-Protocol: chat\r\n", "subprotocol");
+    /* The first header of a name counts: a second Connection line does not rescue the first. */
+    expect_answer_refused("Connection", "Connection: keep-alive\r\nConnection: upgrade\r\n",
+                          "missing Connection");
+    assert_int_equal(fh_ws_check_answer(&(struct fh_http_resp){.status = 101}, accept_101, NULL),
+                     FH_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -177,6 +407,13 @@ int main(void)
         cmocka_unit_test(test_query),
         cmocka_unit_test(test_ws_accept_rfc6455_example),
         cmocka_unit_test(test_ws_check_upgrade),
+        cmocka_unit_test(test_parse_full_response),
+        cmocka_unit_test(test_response_prefixes_are_incomplete),
+        cmocka_unit_test(test_bad_responses),
+        cmocka_unit_test(test_response_header_limit),
+        cmocka_unit_test(test_status_line_and_retry_after),
+        cmocka_unit_test(test_tokens_and_field_values),
+        cmocka_unit_test(test_ws_check_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
