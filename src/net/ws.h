@@ -8,15 +8,15 @@
  * attempt the client allocates only the wslay frame context, the stream's out buffer and (for
  * DNS names) one getaddrinfo request.
  *
- * Connecting (fh_ws_connect): parse the URL, resolve the host with uv_getaddrinfo (IP
+ * Connecting (fh_ws_connect): parse the URL (url.h), resolve the host with uv_getaddrinfo (IP
  * literals skip DNS), connect to each address in turn (non-blocking, a timer per attempt)
  * until one answers, run TLS when the URL is wss:// (SNI and host-name or IP verification
  * come from the SSL_CTX made by fh_tls_client_ctx_new, see tls.h), send the HTTP/1.1 upgrade
  * request and check the answer strictly: status 101, Upgrade: websocket, Connection:
  * upgrade, the Sec-WebSocket-Accept matching our random key, no extension or subprotocol we
- * did not offer. Any other status ends the attempt with FH_WS_CLOSE_HANDSHAKE and the status
- * code (403, 429, 503...) plus Retry-After when the server sent one, so the owner can back
- * off accordingly. Then on_open.
+ * did not offer (parsed and checked with http1.h). Any other status ends the attempt with
+ * FH_WS_CLOSE_HANDSHAKE and the status code (403, 429, 503...) plus Retry-After when the
+ * server sent one, so the owner can back off accordingly. Then on_open.
  *
  * Receiving: frames are parsed with wslay's frame-level API. Complete messages go to
  * on_message with the receive times of the socket read that completed them. An unfragmented
@@ -61,13 +61,14 @@
  * figures).
  *
  * Locality: a struct fh_ws belongs to the thread running its loop (the engine). No function
- * here is thread-safe, except fh_ws_url_parse and fh_ws_close_reason_name (pure).
+ * here is thread-safe, except fh_ws_close_reason_name and fh_ws_state_name (pure).
  */
 #ifndef FH_NET_WS_H
 #define FH_NET_WS_H
 
 #include "core/buf.h"
 #include "net/stream.h"
+#include "net/url.h"
 
 #include <openssl/ssl.h>
 #include <uv.h>
@@ -76,32 +77,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-
-/* ---- URLs ---------------------------------------------------------------------------- */
-
-/* A parsed ws:// or wss:// URL. Borrowed: host and target point into the parsed string
- * (target may point to a static "/"), nothing is allocated. */
-struct fh_ws_url {
-    bool tls;             /* wss:// */
-    bool host_is_ip;      /* host is an IPv4 or IPv6 literal */
-    struct fh_str host;   /* DNS name or IP literal; IPv6 without the brackets */
-    uint16_t port;        /* explicit, or 80 (ws) / 443 (wss) */
-    bool port_explicit;   /* the URL named a port */
-    struct fh_str target; /* request target: path plus optional ?query; "/" if the URL has none */
-};
-
-/* Longest host name accepted (DNS names are at most 253 bytes). */
-#define FH_WS_HOST_MAX 255
-/* Longest URL accepted. */
-#define FH_WS_URL_MAX 65536
-
-/*
- * Parses url (scheme case-insensitive; ws:// or wss://; host, IPv6 literal in brackets,
- * optional :port 1-65535, optional path and query). Rejects user info, fragments ('#'),
- * spaces, control and non-ASCII bytes, empty hosts, bad literals. Returns 0, or FH_EINVAL
- * with a sentence in err (if err is not NULL). Pure, any thread.
- */
-int fh_ws_url_parse(const char *url, struct fh_ws_url *out, char *err, size_t errsz);
 
 /* ---- configuration ------------------------------------------------------------------- */
 
@@ -267,7 +242,7 @@ struct fh_ws {
     socklen_t addr_lens[FH_WS_MAX_ADDRS];
     int n_addrs, addr_next;
     int last_connect_err;
-    char host[FH_WS_HOST_MAX + 1];
+    char host[FH_URL_HOST_MAX + 1];
     uint16_t port;
     bool host_is_ip;
     bool use_tls;

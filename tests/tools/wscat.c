@@ -29,6 +29,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "net/tls.h"
+#include "net/url.h"
 #include "net/ws.h"
 
 #include <getopt.h>
@@ -287,8 +288,8 @@ int main(int argc, char **argv)
 
     SSL_CTX *tls = NULL;
     char err[256];
-    struct fh_ws_url u;
-    if (fh_ws_url_parse(url, &u, err, sizeof(err)) != 0) {
+    struct fh_url u;
+    if (fh_url_parse(url, &u, err, sizeof(err)) != 0) {
         fprintf(stderr, "wscat: %s\n", err);
         return 2;
     }
