@@ -16,8 +16,11 @@
  * stream","data":"<name>"}} (with --binance-accept-unknown any well-formed name is accepted
  * and gets no data); a 1025th stream gets code 2 "Invalid request: too many streams";
  * lifetime and serverShutdown close with 1001, a missed pong with 1008 "Pong timeout".
+ *
+ * A venue module (layer 2, fs_binance.h): the core calls it through fs_binance_module
+ * (defined at the end), and it calls only the core.
  */
-#include "feedsim.h"
+#include "fs_binance.h"
 
 #include "core/err.h"
 
@@ -71,7 +74,7 @@ static int stream_parse(const struct fs_sim *sim, const char *s, size_t n, int *
             break;
         }
     }
-    bool replay = fs_replay_active(sim, FS_BINANCE);
+    bool replay = fs_sim_replaying(sim, FS_BINANCE);
     if (*sym >= 0 && *kind != BN_OTHER && !replay)
         return 0;
     if (replay || sim->cfg.binance_accept_unknown)
@@ -107,8 +110,8 @@ static int subscribe_name(struct fs_conn *c, const char *s, size_t n)
 
 /* ---- upgrade ---- */
 
-int fs_bn_upgrade(struct fs_conn *c, const struct fh_http_req *req, int *status,
-                  struct fh_buf *body)
+static int bn_upgrade(struct fs_conn *c, const struct fh_http_req *req, int *status,
+                      struct fh_buf *body)
 {
     struct fs_sim *sim = c->sim;
     char tu[32];
@@ -177,7 +180,7 @@ bad_stream:
     return FH_EINVAL;
 }
 
-void fs_bn_open(struct fs_conn *c)
+static void bn_open(struct fs_conn *c)
 {
     struct fs_sim *sim = c->sim;
     int64_t now = sim->now_ns;
@@ -186,8 +189,7 @@ void fs_bn_open(struct fs_conn *c)
     c->pong_deadline_ns = 0;
     int64_t life = fs_interval(sim, FS_IV_BN_LIFETIME);
     c->lifetime_end_ns = life > 0 ? now + life : 0;
-    if (sim->cfg.blast && (c->sub_trade | c->sub_agg) != 0)
-        fs_blast_start(c);
+    fs_conn_subscribed(c); /* the streams in the URL */
 }
 
 /* ---- control messages ---- */
@@ -305,8 +307,7 @@ static void do_subscribe(struct fs_conn *c, const struct fh_json *j, int params,
         subscribe_name(c, s.p, s.n);
     }
     reply_result(c, "null", id);
-    if (c->sim->cfg.blast && c->blast == NULL && (c->sub_trade | c->sub_agg) != 0)
-        fs_blast_start(c);
+    fs_conn_subscribed(c);
 }
 
 static void do_unsubscribe(struct fs_conn *c, const struct fh_json *j, int params, const char *id)
@@ -445,7 +446,7 @@ static bool pong_valid(const struct fs_conn *c, const uint8_t *p, size_t n)
     return v >= c->ping_first && v <= c->ping_last;
 }
 
-void fs_bn_message(struct fs_conn *c, int opcode, const uint8_t *msg, size_t len)
+static void bn_message(struct fs_conn *c, int opcode, const uint8_t *msg, size_t len)
 {
     struct fs_sim *sim = c->sim;
     int64_t now = sim->now_ns;
@@ -473,7 +474,7 @@ void fs_bn_message(struct fs_conn *c, int opcode, const uint8_t *msg, size_t len
     }
 }
 
-void fs_bn_tick(struct fs_conn *c, int64_t now)
+static void bn_tick(struct fs_conn *c, int64_t now)
 {
     struct fs_sim *sim = c->sim;
     if (c->shutdown_close_ns != 0 && now >= c->shutdown_close_ns) {
@@ -580,7 +581,8 @@ static size_t render_agg(const struct fs_conn *c, const struct fs_book *b, const
     return w > 0 && (size_t)w < cap ? (size_t)w : 0;
 }
 
-void fs_bn_deliver(struct fs_conn *c, const struct fs_book *b, const struct fs_trade *t, size_t n)
+static void bn_deliver(struct fs_conn *c, const struct fs_book *b, const struct fs_trade *t,
+                       size_t n)
 {
     int idx = b->sym->idx;
     uint64_t bit = 1ULL << idx;
@@ -616,3 +618,13 @@ void fs_bn_deliver(struct fs_conn *c, const struct fs_book *b, const struct fs_t
         }
     }
 }
+
+const struct fs_venue_module fs_binance_module = {
+    .venue = FS_BINANCE,
+    .upgrade = bn_upgrade,
+    .open = bn_open,
+    .message = bn_message,
+    .tick = bn_tick,
+    .deliver = bn_deliver,
+    .rest = fs__bn_rest,
+};

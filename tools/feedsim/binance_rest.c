@@ -8,8 +8,10 @@
  * per wall-clock minute; every answer carries X-MBX-USED-WEIGHT-1M, and past the limit
  * (--binance-weight-limit, 6000) the answer is 429 with Retry-After. X-MBX-TIME-UNIT:
  * MICROSECOND switches times to µs.
+ *
+ * The Binance venue module's rest operation (layer 2, fs_binance.h); calls only the core.
  */
-#include "feedsim.h"
+#include "fs_binance.h"
 
 #include "core/err.h"
 
@@ -347,7 +349,7 @@ static void exchange_info(struct bn_req *r)
     respond(r, 200);
 }
 
-void fs_bn_rest(struct fs_conn *c, const struct fh_http_req *req)
+void fs__bn_rest(struct fs_conn *c, const struct fh_http_req *req)
 {
     struct fs_sim *sim = c->sim;
     struct bn_req r = {.c = c, .req = req};

@@ -12,8 +12,12 @@
  * one summary line per stream: {"blast":true,"venue":..,"native_symbol":..,
  * "first_trade_id":..,"last_trade_id":..,"frames":..}. The prices and quantities cycle
  * through the templates, so trade id k carries template (k - first) mod TEMPLATES.
+ *
+ * Layer 3 (fs_blast.h): the subscription hook installed by fs_blast_install starts a blast
+ * on a connection by setting its feeder, through which the core then asks for output and
+ * reports the close. Frames are written through the core only.
  */
-#include "feedsim.h"
+#include "fs_blast.h"
 
 #include "core/err.h"
 
@@ -213,10 +217,18 @@ static bool inc_id(struct bstream *bs)
     return false;
 }
 
-int fs_blast_start(struct fs_conn *c)
+static void blast_fill(struct fs_conn *c);
+static void blast_closed(struct fs_conn *c);
+
+static const struct fs_feeder blast_feeder = {
+    .fill = blast_fill,
+    .closed = blast_closed,
+};
+
+static int blast_start(struct fs_conn *c)
 {
     struct fs_sim *sim = c->sim;
-    if (c->blast != NULL)
+    if (c->feeder != NULL)
         return 0;
     int e = fs_venue_exch(c->venue);
     size_t n = 0;
@@ -242,7 +254,8 @@ int fs_blast_start(struct fs_conn *c)
             build_templates(c, bs);
         }
     }
-    c->blast = bl;
+    c->feeder = &blast_feeder;
+    c->feeder_data = bl;
     log_info("blast started", "conn=%llu streams=%zu", (unsigned long long)c->id, bl->n);
     fh_stream_notify_writable(&c->st, true);
     return 0;
@@ -279,9 +292,10 @@ static void patch(uint8_t *dst, const struct tmpl *t, const struct bstream *bs,
     }
 }
 
-void fs_blast_fill(struct fs_conn *c)
+/* feeder.fill: as many frames as the out buffer takes. */
+static void blast_fill(struct fs_conn *c)
 {
-    struct fs_blast *bl = c->blast;
+    struct fs_blast *bl = c->feeder_data;
     struct fs_sim *sim = c->sim;
     if (bl == NULL || c->phase != FS_PH_WS)
         return;
@@ -325,9 +339,9 @@ void fs_blast_fill(struct fs_conn *c)
     }
 }
 
-void fs_blast_summary(struct fs_conn *c)
+static void blast_summary(struct fs_conn *c)
 {
-    struct fs_blast *bl = c->blast;
+    struct fs_blast *bl = c->feeder_data;
     struct fs_sim *sim = c->sim;
     for (size_t i = 0; i < bl->n; i++) {
         struct bstream *bs = &bl->s[i];
@@ -351,8 +365,23 @@ void fs_blast_summary(struct fs_conn *c)
              (unsigned long long)bl->frames);
 }
 
-void fs_blast_free(struct fs_conn *c)
+/* feeder.closed: the truth summary, then the blast state. */
+static void blast_closed(struct fs_conn *c)
 {
-    free(c->blast);
-    c->blast = NULL;
+    blast_summary(c);
+    free(c->feeder_data);
+    c->feeder_data = NULL;
+    c->feeder = NULL;
+}
+
+/* hooks.subscribed: the first trade subscription of a connection starts its blast. */
+static void blast_subscribed(struct fs_conn *c)
+{
+    if (c->feeder == NULL && (c->sub_trade | c->sub_agg) != 0)
+        blast_start(c);
+}
+
+void fs_blast_install(struct fs_sim *sim)
+{
+    sim->hooks.subscribed = blast_subscribed;
 }

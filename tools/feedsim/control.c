@@ -8,8 +8,13 @@
  *   POST /truth/flush            write the truth log to disk before answering
  *   POST /shutdown               graceful exit, as SIGTERM
  * GET is accepted for the POST endpoints too, for curl convenience.
+ *
+ * Layer 3 (fs_control.h): the core hands control-port requests to the hook installed by
+ * fs_control_install; faults go through fault.c (fs_fault.h), the rest through the core.
  */
-#include "feedsim.h"
+#include "fs_control.h"
+
+#include "fs_fault.h"
 
 #include "core/err.h"
 
@@ -62,12 +67,11 @@ static void fault(struct fs_conn *c, const struct fh_http_req *req, const char *
         return;
     }
     if (f.at_ns > 0) {
-        if (sim->nsched >= FS_MAX_FAULTS) {
+        f.at_ns += sim->now_ns - sim->start_mono_ns;
+        if (fs_fault_schedule(sim, &f) != 0) {
             reply_error(c, 400, "too many scheduled faults");
             return;
         }
-        f.at_ns += sim->now_ns - sim->start_mono_ns;
-        sim->sched[sim->nsched++] = f;
         struct fh_buf *b = &sim->out;
         fh_buf_reset(b);
         fh_buf_appendf(b, "{\"ok\":true,\"scheduled\":true}");
@@ -81,8 +85,9 @@ static void fault(struct fs_conn *c, const struct fh_http_req *req, const char *
     reply(c, 200, b);
 }
 
-void fs_control_request(struct fs_conn *c, const struct fh_http_req *req, const char *body,
-                        size_t body_len)
+/* hooks.control: one complete request on the control port. */
+static void control_request(struct fs_conn *c, const struct fh_http_req *req, const char *body,
+                            size_t body_len)
 {
     struct fs_sim *sim = c->sim;
     struct fh_buf *b = &sim->out;
@@ -113,4 +118,9 @@ void fs_control_request(struct fs_conn *c, const struct fh_http_req *req, const 
     } else {
         reply_error(c, 404, "unknown endpoint: see docs/FEEDSIM.md");
     }
+}
+
+void fs_control_install(struct fs_sim *sim)
+{
+    sim->hooks.control = control_request;
 }

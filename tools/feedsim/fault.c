@@ -2,8 +2,16 @@
  * fault.c - fault injection: parsing "kind=...,key=value" specs, applying them to
  * connections, books and handshakes, and running scheduled faults and their expiries.
  * The syntax and every kind are documented in docs/FEEDSIM.md.
+ *
+ * Layer 3 (fs_fault.h): sets the core's fault mechanisms (stall, slow, omit, oversize,
+ * handshake refuse/delay, skip) and calls the venue modules for the two venue-specific kinds
+ * (Binance serverShutdown, Kraken status); the core reaches it only through the tick hook
+ * installed by fs_fault_install.
  */
-#include "feedsim.h"
+#include "fs_fault.h"
+
+#include "fs_binance.h"
+#include "fs_kraken.h"
 
 #include "core/err.h"
 
@@ -230,7 +238,7 @@ static void set_maintenance(struct fs_sim *sim, bool on, int64_t until_ns, int c
 {
     bool was = sim->kr_maintenance;
     sim->kr_maintenance = on;
-    sim->kr_maint_until_ns = on ? until_ns : 0;
+    sim->faults->kr_maint_until_ns = on ? until_ns : 0;
     if (was && !on)
         fs_gen_resync(sim, FS_EX_KRAKEN, sim->now_ns);
     if (was == on)
@@ -387,11 +395,22 @@ int fs_fault_apply(struct fs_sim *sim, const struct fs_fault *f)
     return n;
 }
 
-void fs_faults_tick(struct fs_sim *sim, int64_t now_ns)
+int fs_fault_schedule(struct fs_sim *sim, const struct fs_fault *f)
 {
+    struct fs_faults *fs = sim->faults;
+    if (fs->nsched >= FS_MAX_FAULTS)
+        return FH_ENOSPACE;
+    fs->sched[fs->nsched++] = *f;
+    return 0;
+}
+
+/* hooks.before_gen: scheduled faults and expiries. */
+static void faults_tick(struct fs_sim *sim, int64_t now_ns)
+{
+    struct fs_faults *fs = sim->faults;
     int64_t elapsed = now_ns - sim->start_mono_ns;
-    for (size_t i = 0; i < sim->nsched; i++) {
-        struct fs_fault *f = &sim->sched[i];
+    for (size_t i = 0; i < fs->nsched; i++) {
+        struct fs_fault *f = &fs->sched[i];
         if (f->done || elapsed < (f->at_ns > 0 ? f->at_ns : 0))
             continue;
         f->done = true;
@@ -399,6 +418,13 @@ void fs_faults_tick(struct fs_sim *sim, int64_t now_ns)
         log_info("scheduled fault applied", "index=%zu kind=%s affected=%d", i, kind_names[f->kind],
                  n);
     }
-    if (sim->kr_maintenance && sim->kr_maint_until_ns != 0 && now_ns >= sim->kr_maint_until_ns)
+    if (sim->kr_maintenance && fs->kr_maint_until_ns != 0 && now_ns >= fs->kr_maint_until_ns)
         set_maintenance(sim, false, 0, 0);
+}
+
+void fs_fault_install(struct fs_sim *sim, struct fs_faults *f)
+{
+    memset(f, 0, sizeof(*f));
+    sim->faults = f;
+    sim->hooks.before_gen = faults_tick;
 }

@@ -3,7 +3,8 @@
  * (fmt.c), native symbol names (symbols.c) and fault specs (fault.c). Registered as
  * unit.feedsim by tests/integration/feedsim.cmake.
  */
-#include "feedsim.h"
+#include "fs_core.h"
+#include "fs_fault.h"
 
 #include "core/err.h"
 

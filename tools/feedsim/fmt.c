@@ -5,7 +5,7 @@
  * fh_decimal, so every rendering - Binance's 8-decimal strings, Kraken v1's fixed decimals,
  * Kraken v2's JSON numbers in plain or exponent form - carries exactly the generated value.
  */
-#include "feedsim.h"
+#include "fs_core.h"
 
 #include <stdio.h>
 #include <string.h>

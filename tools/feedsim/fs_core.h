@@ -1,22 +1,45 @@
 /*
- * feedsim.h - shared types of feedsim, the protocol-accurate exchange simulator.
+ * fs_core.h - the server core of feedsim, the protocol-accurate exchange simulator.
  *
  * One process, one libuv loop thread (plus the truth-log writer thread). Every venue port
  * (Binance, Kraken WebSocket v1, Kraken WebSocket v2) serves WebSocket upgrades and REST GETs
  * on the same listener; a control port serves the fault/status API. A tick timer drives the
  * trade generator, protocol timers (pings, heartbeats, lifetimes, idle closes) and scheduled
- * faults. docs/FEEDSIM.md describes behaviour and the CLI.
+ * faults. docs/FEEDSIM.md describes behaviour and the CLI ("Code layout" has this map too).
  *
- * Names: fs_ for feedsim's cross-file functions (this is a tool, not library API); file-local
- * helpers are static. Everything here runs on the loop thread unless stated otherwise.
+ * Layers. Each file includes only the headers of the layers below it, and nothing calls
+ * upwards by name:
+ *
+ *   1. core (this header): server.c (listeners, connections, HTTP, WebSocket framing, the
+ *      tick, status), gen.c (the trade generator), truth.c (the truth log), sim.c (venue
+ *      names, clock, intervals, the module registry), symbols.c (native names), fmt.c
+ *      (number, time and JSON text). Inside it, too, calls go one way: server.c -> gen.c ->
+ *      sim.c, truth.c, fmt.c (symbols.c is called by main.c only).
+ *   2. venue modules, each readable alone on top of this header: binance.c + binance_rest.c
+ *      (fs_binance.h), kraken.c + kraken_rest.c (fs_kraken.h).
+ *   3. faults and modes: fault.c (fs_fault.h), control.c (fs_control.h; uses fault.c),
+ *      replay.c (fs_replay.h), blast.c (fs_blast.h).
+ *   4. main.c: the command line and the wiring.
+ *
+ * The core reaches the layers above only through tables they fill: a venue module is a
+ * struct fs_venue_module (upgrade, open, message, tick, deliver, rest) that main.c registers
+ * with fs_sim_register_venue; the faults-and-modes layer installs struct fs_hooks (tick
+ * work, the control port, subscription changes, recorded channel ids) and, per connection,
+ * a struct fs_feeder (blast writes the output itself). Venue modules reach that layer the
+ * same way: fs_conn_subscribed() and fs_sim_replay_channel() call whatever hook is
+ * installed, fs_sim_replaying() reads the core's own state.
+ *
+ * Names: fs_ for feedsim's cross-file functions (this is a tool, not library API), fs__ for
+ * the internals shared by the two files of one venue module; file-local helpers are static.
+ * Everything here runs on the loop thread unless stated otherwise.
  *
  * Bounds: connections (--max-conns), the per-connection request buffer (FS_HTTP_BUF) and out
  * buffer (--conn-buffer), WebSocket messages (--max-msg), subscriptions (1024 per
  * connection), history (--history per symbol), the truth queue (two fixed buffers) and every
  * per-tick batch are fixed at start-up.
  */
-#ifndef FH_TOOLS_FEEDSIM_H
-#define FH_TOOLS_FEEDSIM_H
+#ifndef FH_TOOLS_FS_CORE_H
+#define FH_TOOLS_FS_CORE_H
 
 #include "core/buf.h"
 #include "core/decimal.h"
@@ -43,6 +66,7 @@ enum fs_venue { FS_BINANCE = 0, FS_KRAKEN_V1 = 1, FS_KRAKEN_V2 = 2, FS_CONTROL =
 enum fs_exch { FS_EX_BINANCE = 0, FS_EX_KRAKEN = 1 };
 #define FS_NEXCH 2
 
+/* sim.c */
 const char *fs_venue_name(int venue);        /* "binance", "kraken_v1", "kraken_v2", "control" */
 int fs_venue_exch(int venue);                /* FS_EX_* of a protocol venue */
 int fs_venue_parse(const char *s, int *out); /* accepts binance, kraken-v1, kraken_v1, ... */
@@ -157,7 +181,7 @@ enum fs_interval {
     FS_IV_COUNT
 };
 
-#define FS_MAX_FAULTS 64
+#define FS_MAX_FAULTS 64 /* --fault options, and faults scheduled at once */
 
 struct fs_config {
     const char *host;
@@ -214,7 +238,20 @@ enum fs_phase {
     FS_PH_CLOSING   /* close started; input ignored */
 };
 
-struct fs_blast;
+struct fs_conn;
+
+/*
+ * A layer above that writes a connection's output itself (blast mode). While c->feeder is
+ * set, the generator's deliveries and the venue's tick (pings, heartbeats, lifetime) skip
+ * the connection, a frame that does not fit the out buffer is dropped instead of closing
+ * it, and the stream's writable events go to fill.
+ */
+struct fs_feeder {
+    /* The out buffer has room (WebSocket phase only). */
+    void (*fill)(struct fs_conn *c);
+    /* The connection is gone: report, then free c->feeder_data. */
+    void (*closed)(struct fs_conn *c);
+};
 
 struct fs_conn {
     struct fh_stream st; /* first: the stream callbacks cast back */
@@ -244,7 +281,8 @@ struct fs_conn {
     uint16_t nsubs;
     uint64_t sub_trade; /* Binance <sym>@trade / Kraken trade */
     uint64_t sub_agg;   /* Binance <sym>@aggTrade */
-    /* Binance */
+    /* Binance state: written by binance.c only; replay.c and blast.c read combined and
+     * time_us to render the same forms. The core never reads these. */
     bool combined;
     bool time_us;
     int64_t rx_times[FS_BN_RATE_MSGS];
@@ -255,10 +293,11 @@ struct fs_conn {
     int64_t ping_last;
     int64_t lifetime_end_ns;
     int64_t shutdown_close_ns;
-    /* Kraken */
+    /* Kraken state: kraken.c only. */
     uint64_t kr_conn_id;
     int64_t nosub_since_ns; /* 0 while subscribed */
-    /* Faults */
+    /* Fault mechanisms: set by fault.c, carried out here (fs_ws_send, the tick) and, for
+     * omit, by the venue's deliver. */
     bool stalled;
     bool stall_queue;
     int64_t stall_until_ns;
@@ -267,7 +306,9 @@ struct fs_conn {
     int64_t slow_last_ns;
     uint32_t omit[FS_MAX_SYMBOLS];
     uint64_t oversize_rem; /* filler bytes of an oversize frame still to write */
-    struct fs_blast *blast;
+    /* Output written by a layer above (blast.c), or NULL. */
+    const struct fs_feeder *feeder;
+    void *feeder_data;
     /* Counters */
     uint64_t msgs_in, frames_out, trades_out, frames_dropped;
     char close_reason[64];
@@ -304,54 +345,9 @@ void fs_truth_sync(struct fs_truth *t);
 /* Writes everything, stops the writer, closes the file. */
 void fs_truth_close(struct fs_truth *t);
 
-/* ---- faults ---- */
-
-enum fs_fault_kind {
-    FS_F_DROP = 0,
-    FS_F_STALL,
-    FS_F_RESUME,
-    FS_F_MALFORMED,
-    FS_F_OVERSIZE,
-    FS_F_BADUTF8,
-    FS_F_SKIP,
-    FS_F_OMIT,
-    FS_F_REFUSE,
-    FS_F_DELAY,
-    FS_F_SHUTDOWN,
-    FS_F_MAINTENANCE,
-    FS_F_SLOW,
-    FS_F_COUNT
-};
+/* ---- handshake limits (the core carries them out; fault.c and the CLI set them) ---- */
 
 enum fs_drop_mode { FS_DROP_CLOSE = 0, FS_DROP_RESET, FS_DROP_EOF };
-
-struct fs_fault {
-    enum fs_fault_kind kind;
-    int64_t at_ns;    /* scheduled time since start (CLI), -1 = now */
-    int64_t for_ns;   /* duration for stall/slow/refuse/delay/maintenance, 0 = until resume */
-    int venue_mask;   /* bit per FS_* venue */
-    uint64_t conn_id; /* 0 = all matching */
-    int symbol;       /* symbol index or -1 = all */
-    int64_t count;    /* skip/omit trades, malformed frames, refuse/delay handshakes */
-    int code;         /* WebSocket close code (drop), HTTP status (refuse) */
-    enum fs_drop_mode mode;
-    int64_t delay_ns; /* delay handshakes; shutdown: close after */
-    uint64_t bytes;   /* oversize frame size; slow: bytes/s */
-    bool queue;       /* stall: keep frames queued instead of discarding */
-    char reason[64];
-    bool done;
-};
-
-/* Parses "kind=drop,venue=binance,code=1001" (',' or '&' separated). Fills errbuf on error.
- * Returns 0 or FH_EINVAL. */
-/* "250ms", "5s", "2m", "1h", "1.5" (seconds), "100us" -> ns. Returns 0 or FH_EINVAL. */
-int fs_parse_duration(const char *s, int64_t *ns);
-int fs_fault_parse(const struct fs_sim *sim, const char *spec, struct fs_fault *f, char *errbuf,
-                   size_t errlen);
-/* Applies a fault now. Returns how many connections (or books) it affected. */
-int fs_fault_apply(struct fs_sim *sim, const struct fs_fault *f);
-/* Scheduled faults and expiries. */
-void fs_faults_tick(struct fs_sim *sim, int64_t now_ns);
 
 /* Per-venue handshake faults. */
 struct fs_hs_fault {
@@ -372,6 +368,52 @@ struct fs_budget {
     int64_t window_ns;
 };
 
+/* ---- venue modules (layer 2) ---- */
+
+/*
+ * What the core needs of a venue. binance.c fills one, kraken.c two (v1 and v2); main.c
+ * registers them with fs_sim_register_venue. Every operation runs on the loop thread with
+ * c->venue == the module's venue; none may free c (close it with fs_ws_close and friends).
+ */
+struct fs_venue_module {
+    int venue; /* FS_BINANCE, FS_KRAKEN_V1 or FS_KRAKEN_V2: the port it serves */
+    /* A valid WebSocket upgrade request (before the 101). Returns 0 to accept, possibly
+     * setting connection state from the URL; otherwise an error with *status and a JSON
+     * body (sim->out) for the refusal. */
+    int (*upgrade)(struct fs_conn *c, const struct fh_http_req *req, int *status,
+                   struct fh_buf *body);
+    /* The WebSocket is open (101 queued): start timers, send the greeting. */
+    void (*open)(struct fs_conn *c);
+    /* A complete client message: text, binary, ping or pong (never close). */
+    void (*message)(struct fs_conn *c, int opcode, const uint8_t *msg, size_t len);
+    /* Every tick while open and not fed (c->feeder == NULL): keep-alive and timeouts. */
+    void (*tick)(struct fs_conn *c, int64_t now_ns);
+    /* Trades of one book of this venue's exchange generated in this tick (n >= 1). */
+    void (*deliver)(struct fs_conn *c, const struct fs_book *b, const struct fs_trade *t, size_t n);
+    /* A REST GET on the venue's port (methods other than GET never arrive). */
+    void (*rest)(struct fs_conn *c, const struct fh_http_req *req);
+};
+
+/* ---- hooks (layer 3: faults, control, replay, blast) ---- */
+
+/*
+ * How the layer above reaches into the core's events without the core naming it. Each slot
+ * is NULL until the module named installs it (from main.c); the core skips empty slots.
+ */
+struct fs_hooks {
+    /* fault.c: scheduled faults and expiries, every tick before the generator. */
+    void (*before_gen)(struct fs_sim *sim, int64_t now_ns);
+    /* replay.c: the recorded lines due, every tick after the generator. */
+    void (*after_gen)(struct fs_sim *sim, int64_t now_ns);
+    /* control.c: a complete request on the control port. */
+    void (*control)(struct fs_conn *c, const struct fh_http_req *req, const char *body,
+                    size_t body_len);
+    /* blast.c: a venue connection's trade subscriptions were set (see fs_conn_subscribed). */
+    void (*subscribed)(struct fs_conn *c);
+    /* replay.c: the recorded channelID of (channelName, pair) in a Kraken v1 session, or -1. */
+    int (*replay_channel)(const struct fs_sim *sim, const char *channel, const char *pair);
+};
+
 /* ---- the simulator ---- */
 
 struct fs_listener {
@@ -385,6 +427,7 @@ struct fs_listener {
 };
 
 struct fs_replay;
+struct fs_faults;
 
 struct fs_sim {
     uv_loop_t *loop;
@@ -396,6 +439,11 @@ struct fs_sim {
     struct fs_book books[FS_NEXCH][FS_MAX_SYMBOLS];
     bool exch_on[FS_NEXCH];
     bool venue_on[FS_NLISTENERS];
+    /* The layers above: venue modules by venue, hooks, and their state (opaque here). */
+    const struct fs_venue_module *venues[FS_NVENUES];
+    struct fs_hooks hooks;
+    struct fs_faults *faults; /* fault.c: the schedule */
+    struct fs_replay *replay; /* replay.c: the loaded session, or NULL */
     struct fs_conn *conns;
     size_t nconns;
     size_t nctl; /* control connections among them (not limited by --max-conns) */
@@ -411,20 +459,17 @@ struct fs_sim {
     struct fh_buf out;      /* response / message rendering scratch */
     struct fs_trade *batch; /* per-tick generated trades of one book */
     size_t batch_cap;
-    /* Faults */
-    struct fs_fault sched[FS_MAX_FAULTS];
-    size_t nsched;
+    /* Handshake limits per venue (set by fault.c and the CLI, applied by server.c). */
     struct fs_hs_fault hs[FS_NVENUES];
     struct fs_budget budget[FS_NVENUES];
+    /* Kraken exchange status: set by fault.c (maintenance); the generator pauses Kraken,
+     * kraken.c and kraken_rest.c report it, /status shows it. */
     bool kr_maintenance;
-    int64_t kr_maint_until_ns;
-    /* REST rate limits */
+    /* REST rate limits: binance_rest.c and kraken_rest.c only. */
     int64_t bn_weight_window; /* minute index */
     int bn_weight_used;
     double kr_tokens[FS_MAX_SYMBOLS];
     int64_t kr_tokens_ns[FS_MAX_SYMBOLS];
-    /* Modes */
-    struct fs_replay *replay;
     bool stopping;
     int exit_code;
     struct fh_ratelimit log_rl;
@@ -432,12 +477,21 @@ struct fs_sim {
     uint64_t conns_accepted, conns_refused, handshakes, rest_requests;
 };
 
+/* ---- the simulator object (sim.c) ---- */
+
 /* Realtime µs for a monotonic instant (the simulator's clock for event times). */
 int64_t fs_real_us(const struct fs_sim *sim, int64_t mono_ns);
 /* An interval, scaled or overridden (ns); 0 means disabled. */
 int64_t fs_interval(const struct fs_sim *sim, enum fs_interval iv);
-uint64_t fs_rand64(uint64_t s[4]);
-void fs_rand_seed(uint64_t s[4], uint64_t seed);
+/* Registers a venue module for m->venue (main.c, before fs_server_start). The module must
+ * outlive the simulator. */
+void fs_sim_register_venue(struct fs_sim *sim, const struct fs_venue_module *m);
+/* Whether a recorded session is played to venue's subscribers instead of generated trades
+ * (--replay loaded, see replay.c). */
+bool fs_sim_replaying(const struct fs_sim *sim, int venue);
+/* The recorded Kraken v1 channelID of (channelName, pair) in the replayed session, or -1
+ * (through hooks.replay_channel). */
+int fs_sim_replay_channel(const struct fs_sim *sim, const char *channel, const char *pair);
 
 /* ---- server (server.c) ---- */
 
@@ -458,6 +512,9 @@ int fs_ws_send_text(struct fs_conn *c, const void *p, size_t n);
 void fs_ws_close(struct fs_conn *c, int code, const char *reason);
 /* Drops the connection: FS_DROP_CLOSE (close frame code), RESET (RST), EOF (FIN only). */
 void fs_conn_drop(struct fs_conn *c, enum fs_drop_mode mode, int code, const char *reason);
+/* A venue connection's trade subscriptions were set (from the URL or a subscribe request):
+ * lets an installed hook (blast) take the connection over. Venue modules call it. */
+void fs_conn_subscribed(struct fs_conn *c);
 /* HTTP response with a JSON (or text) body and optional extra header lines ("K: v\r\n"). */
 void fs_http_respond(struct fs_conn *c, int status, const char *ctype, const char *extra,
                      const char *body, size_t len);
@@ -468,61 +525,23 @@ size_t fs_ws_header(uint8_t *out, int opcode, uint64_t len, bool fin);
 /* Status as JSON into out. */
 void fs_server_status(struct fs_sim *sim, struct fh_buf *out);
 
-/* ---- generator (gen.c) ---- */
-
-int fs_gen_init(struct fs_sim *sim);
-void fs_gen_release(struct fs_sim *sim);
-/* Generates the trades due by now and hands them to the venues. */
-void fs_gen_tick(struct fs_sim *sim, int64_t now_ns);
-/* Truth-log lines for one trade (one per enabled protocol of the exchange). */
-bool fs_truth_trade(struct fs_sim *sim, const struct fs_book *b, const struct fs_trade *t);
-/* Restarts the virtual clock of an exchange (after maintenance). */
-void fs_gen_resync(struct fs_sim *sim, int exch, int64_t now_ns);
-
-/* ---- venues ---- */
-
-/* Binance (binance.c) */
-int fs_bn_upgrade(struct fs_conn *c, const struct fh_http_req *req, int *status,
-                  struct fh_buf *body);
-void fs_bn_open(struct fs_conn *c);
-void fs_bn_message(struct fs_conn *c, int opcode, const uint8_t *msg, size_t len);
-void fs_bn_tick(struct fs_conn *c, int64_t now_ns);
-void fs_bn_deliver(struct fs_conn *c, const struct fs_book *b, const struct fs_trade *t, size_t n);
-void fs_bn_server_shutdown(struct fs_conn *c, int64_t close_after_ns);
-void fs_bn_rest(struct fs_conn *c, const struct fh_http_req *req);
-
-/* Kraken v1 and v2 (kraken.c, kraken_rest.c) */
-int fs_kr_upgrade(struct fs_conn *c, const struct fh_http_req *req, int *status,
-                  struct fh_buf *body);
-void fs_kr_open(struct fs_conn *c);
-void fs_kr_message(struct fs_conn *c, int opcode, const uint8_t *msg, size_t len);
-void fs_kr_tick(struct fs_conn *c, int64_t now_ns);
-void fs_kr_deliver(struct fs_conn *c, const struct fs_book *b, const struct fs_trade *t, size_t n);
-void fs_kr_push_status(struct fs_conn *c);
-void fs_kr_rest(struct fs_conn *c, const struct fh_http_req *req);
-
 /* Subscription names (shared by the venues). */
 int fs_sub_find(const struct fs_conn *c, const char *name);
 int fs_sub_add(struct fs_conn *c, const char *name);
 void fs_sub_remove(struct fs_conn *c, int i);
 
-/* Control API (control.c) */
-void fs_control_request(struct fs_conn *c, const struct fh_http_req *req, const char *body,
-                        size_t body_len);
+/* ---- generator (gen.c) ---- */
 
-/* Replay (replay.c) */
-int fs_replay_open(struct fs_sim *sim);
-void fs_replay_close(struct fs_sim *sim);
-void fs_replay_tick(struct fs_sim *sim, int64_t now_ns);
-/* Kraken v1 replay: channelID of a recorded (channelName, pair), or -1. */
-int fs_replay_kr_channel(const struct fs_sim *sim, const char *channel, const char *pair);
-bool fs_replay_active(const struct fs_sim *sim, int venue);
+/* xoshiro256** and its seeding (also the connection-id source of kraken.c). */
+uint64_t fs_rand64(uint64_t s[4]);
+void fs_rand_seed(uint64_t s[4], uint64_t seed);
 
-/* Blast (blast.c) */
-int fs_blast_start(struct fs_conn *c);
-void fs_blast_fill(struct fs_conn *c);
-void fs_blast_free(struct fs_conn *c);
-void fs_blast_summary(struct fs_conn *c);
+int fs_gen_init(struct fs_sim *sim);
+void fs_gen_release(struct fs_sim *sim);
+/* Generates the trades due by now and hands them to the venue modules (deliver). */
+void fs_gen_tick(struct fs_sim *sim, int64_t now_ns);
+/* Restarts the virtual clock of an exchange (after maintenance). */
+void fs_gen_resync(struct fs_sim *sim, int exch, int64_t now_ns);
 
 /* JSON text helpers (json string escaping into an fh_buf). */
 void fs_json_str(struct fh_buf *b, const char *s, size_t n);

@@ -12,7 +12,7 @@
  * trades through one or more price levels: all at the same time, consecutive ids, one
  * Binance aggregate id per price level. The price follows a bounded random walk in ticks.
  */
-#include "feedsim.h"
+#include "fs_core.h"
 
 #include "core/err.h"
 
@@ -199,7 +199,8 @@ static int truth_line(struct fs_sim *sim, int venue, const char *native, const s
     return 0;
 }
 
-bool fs_truth_trade(struct fs_sim *sim, const struct fs_book *b, const struct fs_trade *t)
+/* Truth-log lines for one trade (one per enabled protocol of the exchange). */
+static bool truth_trade(struct fs_sim *sim, const struct fs_book *b, const struct fs_trade *t)
 {
     if (!sim->truth.on)
         return true;
@@ -314,17 +315,16 @@ static size_t gen_order(struct fs_sim *sim, struct fs_book *b, struct fs_trade *
     return n;
 }
 
+/* Hands one book's new trades to every open connection of its exchange, through the
+ * connection's venue module. */
 static void deliver(struct fs_sim *sim, const struct fs_book *b, const struct fs_trade *t, size_t n)
 {
     for (struct fs_conn *c = sim->conns; c != NULL; c = c->next) {
-        if (c->phase != FS_PH_WS || c->venue == FS_CONTROL || c->blast != NULL)
+        if (c->phase != FS_PH_WS || c->venue == FS_CONTROL || c->feeder != NULL)
             continue;
         if (fs_venue_exch(c->venue) != b->exch)
             continue;
-        if (c->venue == FS_BINANCE)
-            fs_bn_deliver(c, b, t, n);
-        else
-            fs_kr_deliver(c, b, t, n);
+        sim->venues[c->venue]->deliver(c, b, t, n);
     }
 }
 
@@ -354,7 +354,7 @@ void fs_gen_tick(struct fs_sim *sim, int64_t now_ns)
                 }
                 size_t k = gen_order(sim, b, sim->batch + n, sim->batch_cap - n);
                 for (size_t j = 0; j < k; j++)
-                    fs_truth_trade(sim, b, &sim->batch[n + j]);
+                    truth_trade(sim, b, &sim->batch[n + j]);
                 n += k;
             }
             if (n > 0)

@@ -13,8 +13,11 @@
  * versions; v2 sends a snapshot of the last 50 trades when asked (snapshot:true), v1 only
  * with --kraken-v1-snapshot N. A connection with no client traffic for 60 s, or without any
  * subscription for 60 s, is closed (both scale with --time-scale).
+ *
+ * A venue module (layer 2, fs_kraken.h): the core calls it through fs_kraken_v1_module and
+ * fs_kraken_v2_module (defined at the end), and it calls only the core.
  */
-#include "feedsim.h"
+#include "fs_kraken.h"
 
 #include "core/clock.h"
 #include "core/err.h"
@@ -30,8 +33,8 @@ static bool is_v2(const struct fs_conn *c)
     return c->venue == FS_KRAKEN_V2;
 }
 
-int fs_kr_upgrade(struct fs_conn *c, const struct fh_http_req *req, int *status,
-                  struct fh_buf *body)
+static int kr_upgrade(struct fs_conn *c, const struct fh_http_req *req, int *status,
+                      struct fh_buf *body)
 {
     const char *want = is_v2(c) ? "/v2" : "/";
     if (!fh_str_eq_c(req->path, want)) {
@@ -62,7 +65,7 @@ void fs_kr_push_status(struct fs_conn *c)
     fs_ws_send(c, WSLAY_TEXT_FRAME, msg, (size_t)n);
 }
 
-void fs_kr_open(struct fs_conn *c)
+static void kr_open(struct fs_conn *c)
 {
     struct fs_sim *sim = c->sim;
     /* Connection ids are unsigned 64-bit values above INT64_MAX, as on the wire. */
@@ -134,7 +137,8 @@ static void send_trades(struct fs_conn *c, const struct fs_book *bk,
         c->trades_out += n;
 }
 
-void fs_kr_deliver(struct fs_conn *c, const struct fs_book *b, const struct fs_trade *t, size_t n)
+static void kr_deliver(struct fs_conn *c, const struct fs_book *b, const struct fs_trade *t,
+                       size_t n)
 {
     int idx = b->sym->idx;
     if ((c->sub_trade & (1ULL << idx)) == 0)
@@ -273,7 +277,7 @@ static void v1_subscribe(struct fs_conn *c, const struct fh_json *j, bool sub, c
         v1_status_error(c, "Subscription name invalid", NULL, 0, reqid, NULL);
         return;
     }
-    bool replay = fs_replay_active(sim, FS_KRAKEN_V1);
+    bool replay = fs_sim_replaying(sim, FS_KRAKEN_V1);
     char chan[32];
     snprintf(chan, sizeof(chan), "%s", nm);
     bool known = strcmp(nm, "trade") == 0 ||
@@ -347,7 +351,7 @@ static void v1_subscribe(struct fs_conn *c, const struct fh_json *j, bool sub, c
         int chid;
         int sym = -1;
         if (replay) {
-            chid = fs_replay_kr_channel(sim, chan, pair);
+            chid = fs_sim_replay_channel(sim, chan, pair);
         } else {
             sym = find_v1_pair(sim, p);
             chid = sym >= 0 ? sim->syms[sym].kr_channel_id : -1;
@@ -385,8 +389,7 @@ static void v1_subscribe(struct fs_conn *c, const struct fh_json *j, bool sub, c
         }
     }
     subs_changed(c);
-    if (sim->cfg.blast && c->blast == NULL && c->sub_trade != 0)
-        fs_blast_start(c);
+    fs_conn_subscribed(c);
 }
 
 static void v1_message(struct fs_conn *c, const uint8_t *msg, size_t len)
@@ -556,8 +559,7 @@ static void v2_subscribe(struct fs_conn *c, const struct fh_json *j, bool sub, c
         }
     }
     subs_changed(c);
-    if (sim->cfg.blast && c->blast == NULL && c->sub_trade != 0)
-        fs_blast_start(c);
+    fs_conn_subscribed(c);
 }
 
 static void v2_message(struct fs_conn *c, const uint8_t *msg, size_t len)
@@ -607,7 +609,7 @@ static void v2_message(struct fs_conn *c, const uint8_t *msg, size_t len)
     }
 }
 
-void fs_kr_message(struct fs_conn *c, int opcode, const uint8_t *msg, size_t len)
+static void kr_message(struct fs_conn *c, int opcode, const uint8_t *msg, size_t len)
 {
     if (opcode != WSLAY_TEXT_FRAME)
         return; /* pings are answered by wslay; pongs and binary frames ignored */
@@ -617,7 +619,7 @@ void fs_kr_message(struct fs_conn *c, int opcode, const uint8_t *msg, size_t len
         v1_message(c, msg, len);
 }
 
-void fs_kr_tick(struct fs_conn *c, int64_t now)
+static void kr_tick(struct fs_conn *c, int64_t now)
 {
     struct fs_sim *sim = c->sim;
     int64_t idle = fs_interval(sim, FS_IV_KR_IDLE);
@@ -632,7 +634,7 @@ void fs_kr_tick(struct fs_conn *c, int64_t now)
     }
     int64_t hb = fs_interval(sim, FS_IV_KR_HEARTBEAT);
     /* A replayed session carries its own recorded heartbeats. */
-    if (hb > 0 && c->nsubs > 0 && !fs_replay_active(sim, c->venue)) {
+    if (hb > 0 && c->nsubs > 0 && !fs_sim_replaying(sim, c->venue)) {
         int64_t last = c->last_data_tx_ns > c->last_hb_ns ? c->last_data_tx_ns : c->last_hb_ns;
         if (now - last >= hb) {
             static const char v1hb[] = "{\"event\":\"heartbeat\"}";
@@ -645,3 +647,23 @@ void fs_kr_tick(struct fs_conn *c, int64_t now)
         }
     }
 }
+
+const struct fs_venue_module fs_kraken_v1_module = {
+    .venue = FS_KRAKEN_V1,
+    .upgrade = kr_upgrade,
+    .open = kr_open,
+    .message = kr_message,
+    .tick = kr_tick,
+    .deliver = kr_deliver,
+    .rest = fs__kr_rest,
+};
+
+const struct fs_venue_module fs_kraken_v2_module = {
+    .venue = FS_KRAKEN_V2,
+    .upgrade = kr_upgrade,
+    .open = kr_open,
+    .message = kr_message,
+    .tick = kr_tick,
+    .deliver = kr_deliver,
+    .rest = fs__kr_rest,
+};

@@ -9,8 +9,10 @@
  * with a token bucket (--kraken-rest-rate per second, --kraken-rest-burst): past it, the
  * answer is {"error":["EGeneral:Too many requests"]} and the refused call still costs a
  * token, so a client that keeps calling stays refused longer.
+ *
+ * The Kraken venue modules' rest operation (layer 2, fs_kraken.h); calls only the core.
  */
-#include "feedsim.h"
+#include "fs_kraken.h"
 
 #include "core/err.h"
 
@@ -243,7 +245,7 @@ static void trades(struct fs_conn *c, const struct fh_http_req *req)
     respond(c);
 }
 
-void fs_kr_rest(struct fs_conn *c, const struct fh_http_req *req)
+void fs__kr_rest(struct fs_conn *c, const struct fh_http_req *req)
 {
     struct fs_sim *sim = c->sim;
     struct fh_buf *b = &sim->out;

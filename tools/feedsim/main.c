@@ -1,7 +1,17 @@
 /*
  * main.c - feedsim command line, start-up and shutdown.
+ *
+ * Layer 4 (see fs_core.h): the only file that knows every layer. wire() registers the venue
+ * modules with the core and installs the hooks of the fault, control and blast layers;
+ * fs_replay_open installs replay's when a session is loaded.
  */
-#include "feedsim.h"
+#include "fs_binance.h"
+#include "fs_blast.h"
+#include "fs_control.h"
+#include "fs_core.h"
+#include "fs_fault.h"
+#include "fs_kraken.h"
+#include "fs_replay.h"
 
 #include "core/clock.h"
 #include "core/err.h"
@@ -532,6 +542,24 @@ static SSL_CTX *load_tls(const struct fs_config *cfg)
     return ctx;
 }
 
+/* The layers above the core: the venue modules, then the hooks of the fault, control and
+ * blast layers (the fault layer's state lives in faults, caller memory). */
+static void wire(struct fs_sim *sim, struct fs_faults *faults)
+{
+    static const struct fs_venue_module *const modules[] = {
+        &fs_binance_module,
+        &fs_kraken_v1_module,
+        &fs_kraken_v2_module,
+        NULL,
+    };
+    for (size_t i = 0; modules[i] != NULL; i++)
+        fs_sim_register_venue(sim, modules[i]);
+    fs_fault_install(sim, faults);
+    fs_control_install(sim);
+    if (sim->cfg.blast)
+        fs_blast_install(sim);
+}
+
 static int setup(struct fs_sim *sim)
 {
     struct fs_config *cfg = &sim->cfg;
@@ -554,14 +582,17 @@ static int setup(struct fs_sim *sim)
     sim->exch_on[FS_EX_KRAKEN] = sim->venue_on[FS_KRAKEN_V1] || sim->venue_on[FS_KRAKEN_V2];
     for (size_t i = 0; i < cfg->nfaults; i++) {
         char err[160];
-        if (fs_fault_parse(sim, cfg->faults[i], &sim->sched[i], err, sizeof(err)) != 0) {
+        struct fs_fault f;
+        if (fs_fault_parse(sim, cfg->faults[i], &f, err, sizeof(err)) != 0) {
             log_error("bad --fault", "spec=\"%s\" err=\"%s\"", cfg->faults[i], err);
             return FH_ECONFIG;
         }
-        if (sim->sched[i].at_ns < 0)
-            sim->sched[i].at_ns = 0;
+        if (f.at_ns < 0)
+            f.at_ns = 0;
+        int rc = fs_fault_schedule(sim, &f);
+        if (rc != 0)
+            return rc;
     }
-    sim->nsched = cfg->nfaults;
     if (cfg->tls_cert != NULL) {
         sim->tls = load_tls(cfg);
         if (sim->tls == NULL)
@@ -618,6 +649,7 @@ int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     static struct fs_sim sim;
+    static struct fs_faults faults;
     defaults(&sim.cfg);
     int rc = parse_args(argc, argv, &sim.cfg);
     if (rc != 0)
@@ -627,6 +659,7 @@ int main(int argc, char **argv)
         return 1;
     sim.loop = &loop;
     int exit_code = 0;
+    wire(&sim, &faults);
     rc = setup(&sim);
     if (rc == 0)
         rc = fs_server_start(&sim);

@@ -20,8 +20,12 @@
  *
  * Truth log: each replayed trade gets a truth line when it is played: Binance trade (t) and
  * aggTrade (a) events with their own ids; Kraken v1 trade rows numbered per pair from 1.
+ *
+ * Layer 3 (fs_replay.h): plays through the core (fs_ws_send, subscriptions, the truth log).
+ * The core reaches it through the hooks fs_replay_open installs; the venue modules ask the
+ * core (fs_sim_replaying, fs_sim_replay_channel), never this file.
  */
-#include "feedsim.h"
+#include "fs_replay.h"
 
 #include "core/err.h"
 
@@ -66,12 +70,10 @@ struct fs_replay {
     uint64_t played;
 };
 
-bool fs_replay_active(const struct fs_sim *sim, int venue)
-{
-    return sim->replay != NULL && sim->cfg.replay_venue == venue;
-}
+static void replay_tick(struct fs_sim *sim, int64_t now_ns);
 
-int fs_replay_kr_channel(const struct fs_sim *sim, const char *channel, const char *pair)
+/* hooks.replay_channel: the recorded channelID of (channelName, pair), or -1. */
+static int replay_channel(const struct fs_sim *sim, const char *channel, const char *pair)
 {
     const struct fs_replay *r = sim->replay;
     if (r == NULL)
@@ -258,6 +260,8 @@ int fs_replay_open(struct fs_sim *sim)
         goto fail;
     fclose(f);
     sim->replay = r;
+    sim->hooks.after_gen = replay_tick;
+    sim->hooks.replay_channel = replay_channel;
     log_info("replay loaded", "path=%s venue=%s lines=%zu channels=%zu timed=%s", path,
              fs_venue_name(sim->cfg.replay_venue), r->n, r->nchans, r->timed ? "yes" : "no");
     return 0;
@@ -285,6 +289,8 @@ void fs_replay_close(struct fs_sim *sim)
     free(r->kr_counters);
     free(r);
     sim->replay = NULL;
+    sim->hooks.after_gen = NULL;
+    sim->hooks.replay_channel = NULL;
 }
 
 static void truth_line(struct fs_sim *sim, int venue, struct fh_str sym, int64_t id,
@@ -393,7 +399,8 @@ static void play(struct fs_sim *sim, struct fs_replay *r, const struct rline *l)
     r->played++;
 }
 
-void fs_replay_tick(struct fs_sim *sim, int64_t now_ns)
+/* hooks.after_gen: plays the lines due (installed only while a session is loaded). */
+static void replay_tick(struct fs_sim *sim, int64_t now_ns)
 {
     struct fs_replay *r = sim->replay;
     if (r->finished || r->n == 0)

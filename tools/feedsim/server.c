@@ -11,8 +11,12 @@
  * together), including the control frames wslay produces, so frames never interleave. A
  * frame that does not fit means the client is not reading fast enough: the connection is
  * closed as a slow consumer (a stalled connection instead discards or queues by policy).
+ *
+ * Layer 1 (fs_core.h): venue behaviour is reached through the registered venue modules
+ * (sim->venues), the control port, faults, replay and blast through sim->hooks and the
+ * connection's feeder; nothing here names a module above.
  */
-#include "feedsim.h"
+#include "fs_core.h"
 
 #include "core/clock.h"
 #include "core/err.h"
@@ -41,52 +45,10 @@ static const struct fh_stream_cbs conn_cbs = {
     .on_close = conn_closed,
 };
 
-const char *fs_venue_name(int venue)
+/* The venue module of a venue connection (never the control port). */
+static const struct fs_venue_module *module(const struct fs_conn *c)
 {
-    switch (venue) {
-    case FS_BINANCE:
-        return "binance";
-    case FS_KRAKEN_V1:
-        return "kraken_v1";
-    case FS_KRAKEN_V2:
-        return "kraken_v2";
-    case FS_CONTROL:
-        return "control";
-    default:
-        return "unknown";
-    }
-}
-
-int fs_venue_exch(int venue)
-{
-    return venue == FS_BINANCE ? FS_EX_BINANCE : FS_EX_KRAKEN;
-}
-
-int fs_venue_parse(const char *s, int *out)
-{
-    if (strcmp(s, "binance") == 0)
-        *out = FS_BINANCE;
-    else if (strcmp(s, "kraken-v1") == 0 || strcmp(s, "kraken_v1") == 0)
-        *out = FS_KRAKEN_V1;
-    else if (strcmp(s, "kraken-v2") == 0 || strcmp(s, "kraken_v2") == 0)
-        *out = FS_KRAKEN_V2;
-    else
-        return FH_EINVAL;
-    return 0;
-}
-
-int64_t fs_real_us(const struct fs_sim *sim, int64_t mono_ns)
-{
-    return sim->start_real_us + (mono_ns - sim->start_mono_ns) / 1000;
-}
-
-int64_t fs_interval(const struct fs_sim *sim, enum fs_interval iv)
-{
-    static const int64_t base_s[FS_IV_COUNT] = {20, 60, 86400, 1, 60, 60};
-    if (sim->cfg.interval_ns[iv] >= 0)
-        return sim->cfg.interval_ns[iv];
-    double ns = (double)base_s[iv] * 1e9 * sim->cfg.time_scale;
-    return ns < 1e6 ? 1000000 : (int64_t)ns;
+    return c->sim->venues[c->venue];
 }
 
 /* ---- frames ---- */
@@ -166,8 +128,8 @@ int fs_ws_send(struct fs_conn *c, int opcode, const void *p, size_t n)
         }
     }
     if (dst == NULL) {
-        if (c->stalled || c->blast != NULL) {
-            /* A stalled queue is full, or a blast connection is (by design) always full:
+        if (c->stalled || c->feeder != NULL) {
+            /* A stalled queue is full, or a fed (blast) connection is by design always full:
              * the frame is lost, the connection stays. */
             c->frames_dropped++;
             return 0;
@@ -347,10 +309,7 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     c->last_rx_ns = c->sim->now_ns;
     if (arg->opcode == WSLAY_CONNECTION_CLOSE)
         return;
-    if (c->venue == FS_BINANCE)
-        fs_bn_message(c, arg->opcode, arg->msg, arg->msg_length);
-    else
-        fs_kr_message(c, arg->opcode, arg->msg, arg->msg_length);
+    module(c)->message(c, arg->opcode, arg->msg, arg->msg_length);
 }
 
 static const struct wslay_event_callbacks ws_callbacks = {
@@ -510,8 +469,7 @@ static void ws_upgrade(struct fs_conn *c)
     }
     int status = 400;
     fh_buf_reset(&sim->out);
-    int rc = c->venue == FS_BINANCE ? fs_bn_upgrade(c, &req, &status, &sim->out)
-                                    : fs_kr_upgrade(c, &req, &status, &sim->out);
+    int rc = module(c)->upgrade(c, &req, &status, &sim->out);
     if (rc != 0) {
         c->http_close = true;
         fs_http_respond(c, status, "application/json", NULL, sim->out.data ? sim->out.data : "",
@@ -543,10 +501,7 @@ static void ws_upgrade(struct fs_conn *c)
     fh_stream_set_reading(&c->st, true);
     log_info("websocket open", "conn=%llu venue=%s path=%.*s", (unsigned long long)c->id,
              fs_venue_name(c->venue), (int)(req.target.n > 200 ? 200 : req.target.n), req.target.p);
-    if (c->venue == FS_BINANCE)
-        fs_bn_open(c);
-    else
-        fs_kr_open(c);
+    module(c)->open(c);
     if (c->phase == FS_PH_WS && c->pre_len > 0)
         ws_read(c);
 }
@@ -597,7 +552,10 @@ static bool http_process(struct fs_conn *c)
                             : fh_http_header_has_token(&req, "Connection", "close");
         c->http_deadline_ns = sim->now_ns + sim->cfg.http_idle_ns;
         if (c->venue == FS_CONTROL) {
-            fs_control_request(c, &req, c->hbuf + head, body);
+            if (sim->hooks.control != NULL)
+                sim->hooks.control(c, &req, c->hbuf + head, body);
+            else
+                http_error(c, 404, "no control API");
         } else {
             struct fh_str key;
             int up = fh_ws_check_upgrade(&req, &key);
@@ -623,10 +581,8 @@ static bool http_process(struct fs_conn *c)
                 c->http_close = true;
                 fs_http_respond(c, 405, "application/json", "Allow: GET\r\n",
                                 "{\"code\":-1,\"msg\":\"method not allowed\"}", 37);
-            } else if (c->venue == FS_BINANCE) {
-                fs_bn_rest(c, &req);
             } else {
-                fs_kr_rest(c, &req);
+                module(c)->rest(c, &req);
             }
         }
         if (c->phase != FS_PH_HTTP)
@@ -712,7 +668,7 @@ static void oversize_fill(struct fs_conn *c)
         fh_stream_commit(&c->st, n);
         c->oversize_rem -= n;
     }
-    fh_stream_notify_writable(&c->st, c->blast != NULL);
+    fh_stream_notify_writable(&c->st, c->feeder != NULL);
 }
 
 static void conn_writable(struct fh_stream *s)
@@ -722,8 +678,8 @@ static void conn_writable(struct fh_stream *s)
         oversize_fill(c);
         return;
     }
-    if (c->blast != NULL && c->phase == FS_PH_WS)
-        fs_blast_fill(c);
+    if (c->feeder != NULL && c->phase == FS_PH_WS)
+        c->feeder->fill(c);
     else
         fh_stream_notify_writable(s, false);
 }
@@ -732,10 +688,8 @@ static void conn_closed(struct fh_stream *s, int status)
 {
     struct fs_conn *c = (struct fs_conn *)s;
     struct fs_sim *sim = c->sim;
-    if (c->blast != NULL) {
-        fs_blast_summary(c);
-        fs_blast_free(c);
-    }
+    if (c->feeder != NULL)
+        c->feeder->closed(c);
     log_info("connection closed",
              "conn=%llu venue=%s status=%d reason=\"%s\" err=\"%s\" "
              "msgs_in=%llu frames_out=%llu trades_out=%llu dropped=%llu",
@@ -871,12 +825,9 @@ static void conn_tick(struct fs_conn *c, int64_t now)
             }
         }
     }
-    if (c->phase != FS_PH_WS || c->blast != NULL)
+    if (c->phase != FS_PH_WS || c->feeder != NULL)
         return;
-    if (c->venue == FS_BINANCE)
-        fs_bn_tick(c, now);
-    else
-        fs_kr_tick(c, now);
+    module(c)->tick(c, now);
 }
 
 static void tick_cb(uv_timer_t *t)
@@ -884,10 +835,11 @@ static void tick_cb(uv_timer_t *t)
     struct fs_sim *sim = t->data;
     int64_t now = fh_clock_monotonic_ns();
     sim->now_ns = now;
-    fs_faults_tick(sim, now);
+    if (sim->hooks.before_gen != NULL)
+        sim->hooks.before_gen(sim, now);
     fs_gen_tick(sim, now);
-    if (sim->replay != NULL)
-        fs_replay_tick(sim, now);
+    if (sim->hooks.after_gen != NULL)
+        sim->hooks.after_gen(sim, now);
     struct fs_conn *next;
     for (struct fs_conn *c = sim->conns; c != NULL; c = next) {
         next = c->next;
@@ -1082,6 +1034,12 @@ void fs_server_status(struct fs_sim *sim, struct fh_buf *b)
 }
 
 /* ---- subscriptions ---- */
+
+void fs_conn_subscribed(struct fs_conn *c)
+{
+    if (c->sim->hooks.subscribed != NULL)
+        c->sim->hooks.subscribed(c);
+}
 
 int fs_sub_find(const struct fs_conn *c, const char *name)
 {

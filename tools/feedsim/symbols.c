@@ -8,7 +8,7 @@
  * table keep their canonical code everywhere. Decimals follow the price magnitude, close to
  * what the exchanges list.
  */
-#include "feedsim.h"
+#include "fs_core.h"
 
 #include "core/err.h"
 

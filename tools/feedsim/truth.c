@@ -10,7 +10,7 @@
  * Locality: fs_truth_* are called on the loop thread; the writer thread only touches the
  * handed buffer and the flags under mu.
  */
-#include "feedsim.h"
+#include "fs_core.h"
 
 #include "core/err.h"
 
