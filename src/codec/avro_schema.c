@@ -115,24 +115,13 @@ static int skip(const struct pcf *c, int i)
     return i;
 }
 
-static int hexval(char h)
-{
-    if (h >= '0' && h <= '9')
-        return h - '0';
-    if (h >= 'a' && h <= 'f')
-        return h - 'a' + 10;
-    if (h >= 'A' && h <= 'F')
-        return h - 'A' + 10;
-    return -1;
-}
-
 static int read_hex4(const char *p, const char *end, unsigned *out)
 {
     if (end - p < 4)
         return FH_EPARSE;
     unsigned v = 0;
     for (int k = 0; k < 4; k++) {
-        int h = hexval(p[k]);
+        int h = fh_hex_value(p[k]);
         if (h < 0)
             return FH_EPARSE;
         v = v << 4 | (unsigned)h;

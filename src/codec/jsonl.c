@@ -81,8 +81,6 @@ static inline unsigned esc_class(uint8_t c)
     return c == '"' || c == '\\' ? 1 : 0;
 }
 
-static const char hexdig[] = "0123456789abcdef";
-
 #define PUT_LIT(p, s) (memcpy((p), (s), LIT_LEN(s)), (p) + LIT_LEN(s))
 
 static inline uint8_t *put_u64(uint8_t *p, uint64_t v)
@@ -180,8 +178,8 @@ static uint8_t *put_str(uint8_t *p, struct fh_str str)
             break;
         case 2:
             p = PUT_LIT(p, "\\u00");
-            *p++ = (uint8_t)hexdig[c >> 4];
-            *p++ = (uint8_t)hexdig[c & 15];
+            *p++ = (uint8_t)fh_hex_lower[c >> 4];
+            *p++ = (uint8_t)fh_hex_lower[c & 15];
             i++;
             break;
         default: {

@@ -98,3 +98,29 @@ void fh_fbuf_putf(struct fh_fbuf *b, const char *fmt, ...)
     }
     b->len += (size_t)n;
 }
+
+/* ---- formatting ------------------------------------------------------------------------------ */
+
+const char fh_hex_lower[16] = "0123456789abcdef";
+const char fh_hex_upper[16] = "0123456789ABCDEF";
+
+size_t fh_fmt_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t k = 0; k < n; k++)
+        out[k] = tmp[n - 1 - k];
+    return n;
+}
+
+size_t fh_fmt_i64(char *out, int64_t v)
+{
+    if (v >= 0)
+        return fh_fmt_u64(out, (uint64_t)v);
+    out[0] = '-';
+    return 1 + fh_fmt_u64(out + 1, (uint64_t)0 - (uint64_t)v);
+}

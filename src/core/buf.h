@@ -123,4 +123,27 @@ static inline bool fh_str_ieq_c(struct fh_str a, const char *s)
     return true;
 }
 
+/* ---- formatting: one set for every module ------------------------------------------------- */
+
+/* Lower- and upper-case hexadecimal digits. */
+extern const char fh_hex_lower[16];
+extern const char fh_hex_upper[16];
+
+/* The value of a hexadecimal digit (either case), or -1. */
+static inline int fh_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decimal text of v at out (room for 20 bytes; no NUL). Returns its length. */
+size_t fh_fmt_u64(char *out, uint64_t v);
+/* The same for a signed value (room for 20 bytes with the sign). */
+size_t fh_fmt_i64(char *out, int64_t v);
+
 #endif

@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/buf.h"
+
 #include "core/err.h"
 
 #include <errno.h>
@@ -52,7 +54,6 @@ void fh_log_set_fd(int fd)
  * be at least 8). Returns the number of bytes written, excluding the terminating NUL. */
 static size_t quote_into(char *dst, size_t cap, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     const size_t limit = cap - 6; /* room for a 4-byte escape... and the closing quote + NUL */
     dst[o++] = '"';
@@ -72,8 +73,8 @@ static size_t quote_into(char *dst, size_t cap, const char *s, size_t n)
         } else if (c < 0x20 || c == 0x7f) {
             dst[o++] = '\\';
             dst[o++] = 'x';
-            dst[o++] = hex[c >> 4];
-            dst[o++] = hex[c & 15];
+            dst[o++] = fh_hex_lower[c >> 4];
+            dst[o++] = fh_hex_lower[c & 15];
         } else {
             dst[o++] = (char)c;
         }

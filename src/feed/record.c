@@ -8,6 +8,7 @@
  */
 #include "feed/record.h"
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -56,23 +57,6 @@ static void stat_add(uint64_t *c, uint64_t v)
 
 /* ---- engine side ------------------------------------------------------------------------ */
 
-static size_t fmt_i64(char *out, int64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    size_t k = 0;
-    if (v < 0)
-        out[k++] = '-';
-    while (n > 0)
-        out[k++] = tmp[--n];
-    return k;
-}
-
 bool fh_recorder_put(struct fh_recorder *r, int64_t recv_ns, int64_t conn_id, const char *proto,
                      const char *msg, size_t len, bool json_ok)
 {
@@ -84,10 +68,10 @@ bool fh_recorder_put(struct fh_recorder *r, int64_t recv_ns, int64_t conn_id, co
         plen = 32;
     memcpy(head + h, "{\"t\":", 5);
     h += 5;
-    h += fmt_i64(head + h, recv_ns);
+    h += fh_fmt_i64(head + h, recv_ns);
     memcpy(head + h, ",\"c\":", 5);
     h += 5;
-    h += fmt_i64(head + h, conn_id);
+    h += fh_fmt_i64(head + h, conn_id);
     memcpy(head + h, ",\"v\":\"", 6);
     h += 6;
     memcpy(head + h, proto, plen);
@@ -107,9 +91,8 @@ bool fh_recorder_put(struct fh_recorder *r, int64_t recv_ns, int64_t conn_id, co
         fh_ring_put(&r->ring, &pos, msg, len);
         fh_ring_put(&r->ring, &pos, "}\n", 2);
     } else {
-        static const char digits[] = "0123456789abcdef";
         for (size_t i = 0; i < len; i++) {
-            char pair[2] = {digits[(uint8_t)msg[i] >> 4], digits[(uint8_t)msg[i] & 15]};
+            char pair[2] = {fh_hex_lower[(uint8_t)msg[i] >> 4], fh_hex_lower[(uint8_t)msg[i] & 15]};
             fh_ring_put(&r->ring, &pos, pair, 2);
         }
         fh_ring_put(&r->ring, &pos, "\"}\n", 3);
@@ -461,23 +444,12 @@ int fh_record_parse_line(const char *line, size_t len, struct fh_record_line *ou
     return FH_EPARSE;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long fh_record_hex_decode(const char *hex, size_t len, char *out, size_t cap)
 {
     if (len % 2 != 0 || len / 2 > cap)
         return FH_EPARSE;
     for (size_t i = 0; i < len / 2; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        int hi = fh_hex_value(hex[2 * i]), lo = fh_hex_value(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return FH_EPARSE;
         out[i] = (char)(hi << 4 | lo);

@@ -21,7 +21,6 @@
 
 size_t fh_registry_json_string(const char *s, size_t n, char *out, size_t cap)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t o = 0;
 #define PUT(c)            \
     do {                  \
@@ -49,8 +48,8 @@ size_t fh_registry_json_string(const char *s, size_t n, char *out, size_t cap)
             PUT('u');
             PUT('0');
             PUT('0');
-            PUT(hex[c >> 4]);
-            PUT(hex[c & 15]);
+            PUT(fh_hex_lower[c >> 4]);
+            PUT(fh_hex_lower[c & 15]);
         } else {
             PUT((char)c);
         }

@@ -106,23 +106,12 @@ bool fh_utf8_valid(const char *s, size_t n)
     return fh_utf8_check(s, n);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads 4 hex digits at s; returns the code unit or -1. */
 static long hex4(const char *s)
 {
     long v = 0;
     for (int k = 0; k < 4; k++) {
-        int h = hexval(s[k]);
+        int h = fh_hex_value(s[k]);
         if (h < 0)
             return -1;
         v = v * 16 + h;

@@ -158,6 +158,40 @@ static void test_str_views(void **state)
     assert_true(fh_str_eq(fh_str_c(NULL), FH_STR_LIT("")));
 }
 
+static void test_formatters(void **state)
+{
+    (void)state;
+    char b[32];
+    static const struct {
+        int64_t v;
+        const char *want;
+    } cases[] = {{0, "0"},
+                 {7, "7"},
+                 {-7, "-7"},
+                 {1700000000123456789LL, "1700000000123456789"},
+                 {INT64_MAX, "9223372036854775807"},
+                 {INT64_MIN, "-9223372036854775808"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = fh_fmt_i64(b, cases[i].v);
+        b[n] = '\0';
+        assert_string_equal(b, cases[i].want);
+    }
+    size_t n = fh_fmt_u64(b, UINT64_MAX);
+    b[n] = '\0';
+    assert_string_equal(b, "18446744073709551615");
+    for (int c = 0; c < 256; c++) {
+        int want = c >= '0' && c <= '9'   ? c - '0'
+                   : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                   : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                          : -1;
+        assert_int_equal(fh_hex_value((char)c), want);
+        if (want >= 0) {
+            assert_int_equal(fh_hex_value(fh_hex_lower[want]), want);
+            assert_int_equal(fh_hex_value(fh_hex_upper[want]), want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +203,7 @@ int main(void)
         cmocka_unit_test(test_buf_bounded_growth),
         cmocka_unit_test(test_fbuf_overflow_is_sticky),
         cmocka_unit_test(test_str_views),
+        cmocka_unit_test(test_formatters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
