@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define NS_PER_MS      INT64_C(1000000)
 #define RESUME_TICK_MS 1

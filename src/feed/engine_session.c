@@ -516,7 +516,8 @@ void eng_slot_attempt(struct slot *sl, bool replacement)
     s->held_done = 0;
     count(&v->st.connect_attempts, 1);
     static const struct fh_ws_header hdr[] = {{"User-Agent", USER_AGENT}};
-    bool wss = strncmp(sl->url, "wss://", 6) == 0;
+    bool wss = strncasecmp(sl->url, "wss://", 6) == 0;
+        /* schemes are case-insensitive */ /* schemes are case-insensitive */
     rc = fh_ws_connect(&s->ws, sl->url, wss ? e->cfg.tls : NULL, hdr, 1);
     if (rc != 0) {
         s->state = S_IDLE;

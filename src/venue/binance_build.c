@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* Binance allows at most 1024 streams per connection (protocols.md 1.8). */
 #define BN_MAX_STREAMS 1024
@@ -132,7 +133,7 @@ static int rollback(struct fh_buf *out, size_t len, int rc)
 /* A base URL: ws:// or wss://, printable ASCII, no query or fragment. */
 static bool base_url_ok(const char *u, size_t n)
 {
-    if (n == 0 || (strncmp(u, "ws://", 5) != 0 && strncmp(u, "wss://", 6) != 0))
+    if (n == 0 || (strncasecmp(u, "ws://", 5) != 0 && strncasecmp(u, "wss://", 6) != 0))
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)u[i];

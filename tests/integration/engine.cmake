@@ -4,7 +4,7 @@
 # CTest test; engine_compare.py compares the sink's output with feedsim's truth log.
 set(FH_ENGINE_CASES steady_v2 steady_v1 faults faults_v1 watchdog rotation hostile peer
                     backpressure backpressure_stop flap flap_budget
-                    binary)
+                    binary scheme_case)
 foreach(case ${FH_ENGINE_CASES})
   add_test(NAME integration.engine.${case}
            COMMAND ${FH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/engine_test.py

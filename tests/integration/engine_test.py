@@ -494,6 +494,24 @@ def test_watchdog():
             h2.stop()
 
 
+def test_scheme_case():
+    """URL schemes are case-insensitive (RFC 3986), and the configuration accepts WSS://: the
+    engine must then still connect over TLS (it compared "wss://" case-sensitively and
+    connected without TLS)."""
+    tmp = tmpdir("engine-scheme-")
+    ca, cert, key = make_certs(os.path.join(tmp, "certs"))
+    with Feedsim(*feedsim_args(cert, key, kraken="v2")) as fs:
+        cfg = handler_config(fs, tmp, ca)
+        for sec in ("binance", "kraken"):
+            cfg[sec]["url"] = cfg[sec]["url"].replace("wss://", "WSS://")
+        with Handler(cfg, tmp) as h:
+            h.wait_ready()
+            wait_until(lambda: h.metric("feedhandler_trades_total", venue="binance") > 0 and
+                       h.metric("feedhandler_trades_total", venue="kraken") > 0,
+                       timeout=60, what="trades from both venues over WSS://")
+            h.stop()
+
+
 # ---- rotation ------------------------------------------------------------------------------
 
 def test_rotation():

@@ -1269,6 +1269,11 @@ static void test_build_url(void **state)
     assert_string_equal(b.data, "ws://127.0.0.1:9000/stream?streams="
                                 "%E5%B8%81%E5%AE%89%E4%BA%BA%E7%94%9Fusdt@aggTrade");
 
+    /* Schemes are case-insensitive (RFC 3986); the configuration accepts WSS://. */
+    fh_buf_reset(&b);
+    assert_int_equal(OPS->build_url("WSS://127.0.0.1:9000", &us, &b), 0);
+    assert_non_null(strstr(b.data, "/stream?streams="));
+
     /* Failures leave the buffer as it was. */
     fh_buf_reset(&b);
     fh_buf_append(&b, "keep", 4);
