@@ -29,7 +29,7 @@ enum fh_sink_start {
 
 /*
  * Builds the sink cfg->sink.type asks for: stdout or file (stream_sink.c), or Kafka
- * (kafka_sink.c: [kafka] properties over the producer defaults, the registry if
+ * (kafka_start.c: [kafka] properties over the producer defaults, the registry if
  * schema_registry.url is set, the spool if spool.dir is set; topics for the enabled venues).
  * Returns the sink, or NULL with *why (may be NULL) and one sentence in err.
  */

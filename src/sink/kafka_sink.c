@@ -58,24 +58,6 @@ void fh__kafka_set_mode(struct kafka_sink *ks, int m)
 
 /* ---- small formatting ----------------------------------------------------------------------- */
 
-/* Writes v in decimal into out (at least 21 bytes); returns the length. */
-static size_t fmt_i64(char *out, int64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    size_t o = 0;
-    if (v < 0)
-        out[o++] = '-';
-    while (n > 0)
-        out[o++] = tmp[--n];
-    return o;
-}
-
 /* Header blob for the spool: repeated [u8 name length][name][u16 value length LE][value]. */
 static size_t blob_put(uint8_t *b, size_t o, size_t cap, const char *name, const void *val,
                        size_t vn)
@@ -354,7 +336,7 @@ static int kafka_write(struct fh_sink *base, const struct fh_trade *t)
     ks->key[t->venue.n] = ':';
     memcpy(ks->key + t->venue.n + 1, t->symbol.p, t->symbol.n);
     char conn[24], seq[24];
-    size_t cn = fmt_i64(conn, t->connection_id), sn = fmt_i64(seq, t->sequence);
+    size_t cn = fh_fmt_i64(conn, t->connection_id), sn = fh_fmt_i64(seq, t->sequence);
     const char *src = fh_source_name(t->source);
     int64_t ts = t->receive_time_ns > 0 ? t->receive_time_ns / 1000000 : 0;
     uint64_t gseq = ks->next_gseq;

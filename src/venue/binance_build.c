@@ -53,15 +53,14 @@ static bool symbol_ok(struct fh_str s)
  * percent-encoded when url is set (raw UTF-8 is valid inside JSON strings). */
 static int put_symbol(struct fh_buf *out, struct fh_str s, bool lower, bool url)
 {
-    static const char hex[] = "0123456789ABCDEF";
     char tmp[FH_SYMBOL_MAX * 3];
     size_t n = 0;
     for (size_t i = 0; i < s.n; i++) {
         unsigned char c = (unsigned char)s.p[i];
         if (c >= 0x80 && url) {
             tmp[n++] = '%';
-            tmp[n++] = hex[c >> 4];
-            tmp[n++] = hex[c & 15];
+            tmp[n++] = fh_hex_upper[c >> 4];
+            tmp[n++] = fh_hex_upper[c & 15];
         } else {
             tmp[n++] = lower ? ascii_lower((char)c) : (char)c;
         }

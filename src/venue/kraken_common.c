@@ -287,12 +287,11 @@ int fh_kraken_append_symbols(const struct fh_sub_spec *spec, struct fh_buf *out)
 /* Appends s percent-encoded: RFC 3986 unreserved characters pass, every other byte is %XX. */
 static int append_pct(struct fh_buf *out, struct fh_str s)
 {
-    static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < s.n; i++) {
         unsigned char c = (unsigned char)s.p[i];
         bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                      c == '-' || c == '.' || c == '_' || c == '~';
-        char enc[3] = {'%', hex[c >> 4], hex[c & 15]};
+        char enc[3] = {'%', fh_hex_upper[c >> 4], fh_hex_upper[c & 15]};
         int rc = plain ? fh_buf_append(out, &s.p[i], 1) : fh_buf_append(out, enc, 3);
         if (rc != 0)
             return rc;
