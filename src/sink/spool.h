@@ -63,6 +63,7 @@
 #define FH_SINK_SPOOL_H
 
 #include "core/buf.h"
+#include "core/crc32c.h" /* fh_crc32c, once declared here */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -287,8 +288,5 @@ uint32_t fh_spool_in_flight(struct fh_spool *sp);
 /* Waits (blocking) until everything queued has been written (and fsynced per policy), or
  * timeout_ms passes. Returns 0 or -ETIMEDOUT. Shutdown and tests only. */
 int fh_spool_sync(struct fh_spool *sp, int64_t timeout_ms);
-
-/* CRC32C (Castagnoli) of p[0..n), continuing from crc (start with 0). Thread-safe. */
-uint32_t fh_crc32c(uint32_t crc, const void *p, size_t n);
 
 #endif
