@@ -88,6 +88,10 @@ struct venue {
     const char *name; /* fh_trade.venue: metric label and log field */
     struct fh_venue_parser parser;
     bool parser_inited;
+    /* The parse of a message held under backpressure (its trades live in the parser's
+     * buffers), kept for its redelivery to held_by; any other parse clears held_by. */
+    struct session *held_by;
+    struct fh_venue_msg held_msg;
     int32_t *meta_to_cfg;
     struct fh_str *natives;
     unsigned ch_bits[2]; /* channel index -> FH_CH_* */

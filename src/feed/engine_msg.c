@@ -49,8 +49,14 @@ static int handle_trades(struct session *s, const struct fh_venue_msg *m,
     int rc = 0;
     for (size_t i = s->held_done; i < m->n_trades; i++) {
         struct fh_trade *t = &m->trades[i];
-        const struct fh_symbol *sym = fh_symbols_find(meta, t->native_symbol);
-        int32_t ci = sym != NULL ? v->meta_to_cfg[sym - meta->items] : -1;
+        /* The parser looked the symbol up already (it is the engine's metadata table). */
+        int32_t ci = -1;
+        if ((t->has & FH_HAS_SYMBOL_INDEX) && t->symbol_index < meta->n) {
+            ci = v->meta_to_cfg[t->symbol_index];
+        } else {
+            const struct fh_symbol *sym = fh_symbols_find(meta, t->native_symbol);
+            ci = sym != NULL ? v->meta_to_cfg[sym - meta->items] : -1;
+        }
         int ch = channel_index(v, t->kind);
         if (ci < 0 || ch < 0) {
             count(&v->st.unexpected, 1);
@@ -240,8 +246,14 @@ int eng_on_message(struct fh_ws *ws, const struct fh_ws_msg *wm)
         memset(&m, 0, sizeof(m));
         m.reject = FH_REJ_BINARY_FRAME;
         rc = -1;
+    } else if (s->msg_seen && v->held_by == s) {
+        /* Redelivered after a hold: the parse is still in the parser's buffers. */
+        m = v->held_msg;
+        rc = 0;
     } else {
-        rc = fh_venue_parse(&v->parser, (const char *)wm->data, wm->len, &m);
+        v->held_by = NULL; /* the parser's buffers are about to be reused */
+        /* The client checked a text message's UTF-8: the parser does not again. */
+        rc = fh_venue_parse_utf8(&v->parser, (const char *)wm->data, wm->len, &m);
     }
     if (!s->msg_seen) {
         count(&v->st.messages, 1);
@@ -280,6 +292,8 @@ int eng_on_message(struct fh_ws *ws, const struct fh_ws_msg *wm)
         if (handle_trades(s, &m, wm) == FH_ENOSPACE) {
             s->msg_seen = true;
             s->holding = true;
+            v->held_msg = m;
+            v->held_by = s;
             pause_engine(e, fh_clock_monotonic_ns());
             return FH_ENOSPACE;
         }

@@ -30,7 +30,9 @@ enum fh_trade_has {
     FH_HAS_TRADE_ID = 1 << 0,
     FH_HAS_FIRST_TRADE_ID = 1 << 1,
     FH_HAS_LAST_TRADE_ID = 1 << 2,
-    FH_HAS_EVENT_TIME = 1 << 3
+    FH_HAS_EVENT_TIME = 1 << 3,
+    /* Not part of the contract: symbol_index is set (the parser found the symbol there). */
+    FH_HAS_SYMBOL_INDEX = 1 << 4
 };
 
 struct fh_trade {
@@ -54,6 +56,9 @@ struct fh_trade {
     unsigned has;          /* enum fh_trade_has bits */
     /* Not part of the contract: CLOCK_MONOTONIC receive stamp for latency metrics only. */
     int64_t receive_mono_ns;
+    /* Not part of the contract: the symbol's index in the parser's metadata table, valid
+     * with FH_HAS_SYMBOL_INDEX, so the engine does not look the symbol up again. */
+    uint32_t symbol_index;
 };
 
 /* Upper-case enum symbol names exactly as in schemas/trade.avsc ("AGG_TRADE", "SELL"). */

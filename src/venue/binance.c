@@ -395,6 +395,8 @@ static int parse_trade(struct fh_venue_parser *p, const struct bn_keys *k, bool 
     const struct fh_symbol *sym = find_symbol(p, native);
     if (sym == NULL)
         return reject(out, FH_REJ_UNKNOWN_SYMBOL);
+    tr->symbol_index = (uint32_t)(sym - p->symbols->items);
+    tr->has |= FH_HAS_SYMBOL_INDEX;
 
     tr->venue = BN_VENUE;
     tr->symbol = canonical_of(sym);

@@ -137,7 +137,7 @@ int fh_kraken_v2_parse_instrument(struct fh_venue_parser *p, const char *msg, si
  * or of the table entry when the text had escapes) and canonical. Returns 0, or -1 with
  * *rej = FH_REJ_BAD_FIELD (not a string) or FH_REJ_UNKNOWN_SYMBOL. */
 int fh__kraken_symbol(const struct fh_venue_parser *p, int tok, struct fh_str *native,
-                      struct fh_str *canonical, enum fh_reject *rej);
+                      struct fh_str *canonical, uint32_t *index, enum fh_reject *rej);
 /* A decimal price or quantity from token tok (string or number): 0, or -1 with *rej set to
  * bad (FH_REJ_BAD_PRICE / FH_REJ_BAD_QUANTITY) for an invalid or non-positive value and to
  * FH_REJ_BAD_FIELD for a token of another type. */

@@ -343,7 +343,7 @@ struct fh_str fh__kraken_key(const struct fh_json *j, int tok, char *buf, size_t
 }
 
 int fh__kraken_symbol(const struct fh_venue_parser *p, int tok, struct fh_str *native,
-                      struct fh_str *canonical, enum fh_reject *rej)
+                      struct fh_str *canonical, uint32_t *index, enum fh_reject *rej)
 {
     const struct fh_json *j = &p->json;
     if (!fh_json_is_str(j, tok)) {
@@ -361,6 +361,7 @@ int fh__kraken_symbol(const struct fh_venue_parser *p, int tok, struct fh_str *n
     /* A decoded name lives in buf, which dies here; the table holds the same bytes. */
     *native = j->esc[tok] ? (struct fh_str){e->native, e->native_len} : s;
     *canonical = (struct fh_str){e->canonical, e->canonical_len};
+    *index = (uint32_t)(e - p->symbols->items);
     return 0;
 }
 

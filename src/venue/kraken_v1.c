@@ -180,7 +180,8 @@ static int parse_trades(struct fh_venue_parser *p, int channel, int pair, struct
     if (fh_json_i64(j, 1, &channel_id) != 0 || fh_json_type(j, 2) != JSMN_ARRAY)
         return fail(out, FH_REJ_BAD_FIELD);
     struct fh_str native, canonical;
-    if (fh__kraken_symbol(p, pair, &native, &canonical, &out->reject) != 0)
+    uint32_t sym_index;
+    if (fh__kraken_symbol(p, pair, &native, &canonical, &sym_index, &out->reject) != 0)
         return -1;
     size_t n = (size_t)fh_json_size(j, 2);
     if (n > p->opts.max_trades)
@@ -193,7 +194,9 @@ static int parse_trades(struct fh_venue_parser *p, int channel, int pair, struct
                                .symbol = canonical,
                                .native_symbol = native,
                                .kind = FH_KIND_TRADE,
-                               .source = FH_SOURCE_LIVE};
+                               .source = FH_SOURCE_LIVE,
+                               .symbol_index = sym_index,
+                               .has = FH_HAS_SYMBOL_INDEX};
         if (trade_row(j, row, t, &out->reject) != 0)
             return -1;
         row = fh_json_skip(j, row);

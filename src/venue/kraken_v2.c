@@ -82,6 +82,7 @@ static void trade_keys(const struct fh_json *j, int obj, struct v2_trade_tok *f)
 struct sym_cache {
     struct fh_str raw; /* the last looked-up token text, escapes kept */
     struct fh_str native, canonical;
+    uint32_t index; /* in the parser's symbol table */
 };
 
 static int trade_entry(struct fh_venue_parser *p, int obj, struct fh_trade *t,
@@ -101,7 +102,8 @@ static int trade_entry(struct fh_venue_parser *p, int obj, struct fh_trade *t,
     }
     struct fh_str raw = fh_json_raw(j, f.symbol);
     if (!fh_json_is_str(j, f.symbol) || cache->raw.p == NULL || !fh_str_eq(raw, cache->raw)) {
-        if (fh__kraken_symbol(p, f.symbol, &cache->native, &cache->canonical, rej) != 0)
+        if (fh__kraken_symbol(p, f.symbol, &cache->native, &cache->canonical, &cache->index, rej) !=
+            0)
             return -1;
         cache->raw = raw;
     }
@@ -123,7 +125,8 @@ static int trade_entry(struct fh_venue_parser *p, int obj, struct fh_trade *t,
         *rej = FH_REJ_BAD_TIME;
         return -1;
     }
-    t->has = FH_HAS_TRADE_ID;
+    t->has = FH_HAS_TRADE_ID | FH_HAS_SYMBOL_INDEX;
+    t->symbol_index = cache->index;
     return 0;
 }
 
@@ -144,7 +147,7 @@ static int parse_trades(struct fh_venue_parser *p, const struct v2_top *f, struc
         return fail(out, FH_REJ_TOO_MANY_TRADES);
     struct fh_str venue = fh_str_c(p->ops->venue);
     enum fh_source source = out->snapshot ? FH_SOURCE_SNAPSHOT : FH_SOURCE_LIVE;
-    struct sym_cache cache = {{NULL, 0}, {NULL, 0}, {NULL, 0}};
+    struct sym_cache cache = {{NULL, 0}, {NULL, 0}, {NULL, 0}, 0};
     int k = f->data + 1;
     for (size_t i = 0; i < n; i++) {
         struct fh_trade *t = &p->trades[i];

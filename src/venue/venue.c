@@ -89,7 +89,8 @@ static enum fh_reject json_reject(int err)
     }
 }
 
-int fh_venue_parse(struct fh_venue_parser *p, const char *msg, size_t len, struct fh_venue_msg *out)
+static int parse(struct fh_venue_parser *p, const char *msg, size_t len, bool utf8_checked,
+                 struct fh_venue_msg *out)
 {
     memset(out, 0, sizeof(*out));
     out->trades = p->trades;
@@ -99,7 +100,7 @@ int fh_venue_parse(struct fh_venue_parser *p, const char *msg, size_t len, struc
     }
     /* WebSocket text frames must be UTF-8 anyway; checking the whole frame here also covers
      * bytes outside JSON strings. */
-    if (!fh_utf8_valid(msg, len)) {
+    if (!utf8_checked && !fh_utf8_valid(msg, len)) {
         out->reject = FH_REJ_UTF8;
         return -1;
     }
@@ -117,4 +118,15 @@ int fh_venue_parse(struct fh_venue_parser *p, const char *msg, size_t len, struc
         return -1;
     }
     return 0;
+}
+
+int fh_venue_parse(struct fh_venue_parser *p, const char *msg, size_t len, struct fh_venue_msg *out)
+{
+    return parse(p, msg, len, false, out);
+}
+
+int fh_venue_parse_utf8(struct fh_venue_parser *p, const char *msg, size_t len,
+                        struct fh_venue_msg *out)
+{
+    return parse(p, msg, len, true, out);
 }

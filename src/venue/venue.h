@@ -135,6 +135,11 @@ void fh_venue_parser_release(struct fh_venue_parser *p);
 int fh_venue_parse(struct fh_venue_parser *p, const char *msg, size_t len,
                    struct fh_venue_msg *out);
 
+/* fh_venue_parse for a message already known to be valid UTF-8 (a WebSocket text message:
+ * the client checks it before handing it over): every check but that pass. */
+int fh_venue_parse_utf8(struct fh_venue_parser *p, const char *msg, size_t len,
+                        struct fh_venue_msg *out);
+
 /* What to subscribe to on one connection. */
 struct fh_sub_spec {
     const struct fh_str *symbols; /* native names, as configured (BTCUSDT, XBT/USD, BTC/USD) */

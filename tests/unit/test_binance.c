@@ -192,7 +192,10 @@ static void test_trade_raw(void **state)
     assert_str(t->native_symbol, "BTCUSDT");
     assert_int_equal(t->kind, FH_KIND_TRADE);
     assert_int_equal(t->trade_id, 12345);
-    assert_int_equal(t->has, FH_HAS_TRADE_ID | FH_HAS_EVENT_TIME);
+    assert_int_equal(t->has, FH_HAS_TRADE_ID | FH_HAS_EVENT_TIME | FH_HAS_SYMBOL_INDEX);
+    /* The parser says where the symbol is in its table: the engine does not look again. */
+    assert_true(t->symbol_index < SYMS.n);
+    assert_ptr_equal(&SYMS.items[t->symbol_index], fh_symbols_find(&SYMS, t->native_symbol));
     assert_dec(t->price, "0.001");
     assert_dec(t->quantity, "100");
     assert_int_equal(t->side, FH_SIDE_SELL); /* m true: buyer was maker, taker sold */
@@ -244,7 +247,7 @@ static void test_agg_trade(void **state)
     assert_int_equal(t->first_trade_id, 19862790);
     assert_int_equal(t->last_trade_id, 19862792);
     assert_int_equal(t->has, FH_HAS_TRADE_ID | FH_HAS_FIRST_TRADE_ID | FH_HAS_LAST_TRADE_ID |
-                                 FH_HAS_EVENT_TIME);
+                                 FH_HAS_SYMBOL_INDEX | FH_HAS_EVENT_TIME);
     assert_str(t->symbol, "NKN-USDT");
     assert_dec(t->price, "0.3528");
     assert_dec(t->quantity, "58");

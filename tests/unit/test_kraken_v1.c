@@ -264,7 +264,8 @@ static void check_trade(size_t i, const char *canonical, const char *native, con
     assert_int_equal(t->order_type, w->type);
     assert_int_equal(t->kind, FH_KIND_TRADE);
     assert_int_equal(t->source, FH_SOURCE_LIVE);
-    assert_int_equal(t->has, 0); /* v1 has no trade id and no event time */
+    /* v1 has no trade id and no event time; the symbol's place in the table is given. */
+    assert_int_equal(t->has, FH_HAS_SYMBOL_INDEX);
     assert_true(t->trade_id == 0 && t->receive_time_ns == 0 && t->connection_id == 0 &&
                 t->sequence == 0 && t->event_time_us == 0);
 }

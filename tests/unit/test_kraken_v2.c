@@ -267,7 +267,7 @@ static void test_trades_from_corpus(void **state)
     assert_int_equal(t->side, FH_SIDE_SELL);
     assert_int_equal(t->order_type, FH_ORDER_MARKET);
     assert_true(t->trade_id == 70635251);
-    assert_int_equal(t->has, FH_HAS_TRADE_ID);
+    assert_int_equal(t->has, FH_HAS_TRADE_ID | FH_HAS_SYMBOL_INDEX);
     /* 2024-05-27T12:33:10Z is 1716813190 (date -u -d ... +%s). */
     assert_true(t->trade_time_us == INT64_C(1716813190826003));
     assert_int_equal(t->source, FH_SOURCE_SNAPSHOT);
