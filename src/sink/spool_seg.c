@@ -660,12 +660,15 @@ bool fh__spool_delete_finished(struct fh_spool *sp)
         segs_remove(sp, dead[i]);
         sp->disk_bytes -= dead[i]->size;
     }
-    stat_set(&sp->stats.disk_bytes, sp->disk_bytes);
+    uint64_t disk_bytes = sp->disk_bytes;
     pthread_mutex_unlock(&sp->mu);
     for (int i = 0; i < ndead; i++) {
         IO(sp, unlink, dead[i]->path);
         fh__spool_seg_free(dead[i]);
     }
+    /* The gauge says what the files hold: it drops once they are gone, not before. */
+    if (ndead > 0)
+        stat_set(&sp->stats.disk_bytes, disk_bytes);
     if (ndead > 0) {
         stat_add(&sp->stats.segments_deleted, (uint64_t)ndead);
         fh__spool_sync_dir(sp);
