@@ -12,8 +12,8 @@
  *
  * Session states: IDLE -> CONNECTING (DNS, TCP, TLS, upgrade: the client's timeouts) ->
  * SUBSCRIBING (until every symbol is acknowledged or refused; a protocol that subscribes in
- * the URL, caps.subscribe_in_url, goes straight on) -> STREAMING -> CLOSING -> IDLE (on_close). Every failure
- * path ends in on_close, which decides what the slot does next.
+ * the URL, caps.subscribe_in_url, goes straight on) -> STREAMING -> CLOSING -> IDLE (on_close).
+ * Every failure path ends in on_close, which decides what the slot does next.
  */
 #include "feed/engine_int.h"
 
@@ -380,7 +380,7 @@ void fh_engine_stop(struct fh_engine *e)
         uv_timer_stop(&e->resume);
     }
     /* Reading stops for good: a pause still running ends here and counts in full. */
-    eng_bp_end(e, fh_clock_monotonic_ns());
+    eng_bp_end(e, eng_now(e));
     size_t open = 0;
     for (size_t i = 0; i < e->n_venues; i++) {
         struct venue *v = &e->venues[i];
@@ -463,4 +463,14 @@ const struct fh_engine_stats *fh_engine_stats(const struct fh_engine *e)
 size_t fh_engine_slots(const struct fh_engine *e, size_t venue)
 {
     return venue < e->n_venues ? e->venues[venue].n_slots : 0;
+}
+
+void fh_engine_test_tick(struct fh_engine *e)
+{
+    eng_tick_cb(&e->tick);
+}
+
+void fh_engine_test_resume(struct fh_engine *e)
+{
+    eng_resume_cb(&e->resume);
 }

@@ -43,6 +43,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct fh_ws;
+
 #define FH_FEED_MAX_VENUES 4
 
 /* One venue protocol to connect to. Strings and arrays are borrowed for the engine's life. */
@@ -81,6 +83,13 @@ struct fh_feed_config {
     struct fh_recorder *recorder; /* borrowed; NULL: no recording */
     struct fh_metrics *metrics;   /* borrowed; NULL: no metric registration */
     uint64_t seed;                /* jitter seed; 0: from the OS */
+    /* Tests only (NULL in production): connect through test_connect (which opens ws over the
+     * in-memory transport, fh__ws_open_mem; the engine then opens the session at once) and
+     * read the monotonic clock from test_clock, so unit tests drive the engine without
+     * sockets or sleeps (tests/unit/test_engine.c). */
+    int (*test_connect)(void *ctx, struct fh_ws *ws, const char *url);
+    int64_t (*test_clock)(void *ctx);
+    void *test_ctx;
 };
 
 /* Fills the liveness, retry and size fields with the documented defaults (the config
@@ -178,6 +187,11 @@ int fh_engine_start(struct fh_engine *e, void (*done)(struct fh_engine *e, void 
 void fh_engine_stop(struct fh_engine *e);
 /* Frees the engine (after done, or if it was never started: after fh_engine_new). */
 void fh_engine_free(struct fh_engine *e);
+
+/* Tests: run now what the engine's timers run (the liveness and rotation tick; the
+ * backpressure resume probe), at the test clock, without waiting for them. */
+void fh_engine_test_tick(struct fh_engine *e);
+void fh_engine_test_resume(struct fh_engine *e);
 
 /* For /readyz: 1 when every venue has every slot streaming and the sink is healthy, else 0
  * with the reason in why. Any thread. */

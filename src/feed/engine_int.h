@@ -143,6 +143,12 @@ struct fh_engine {
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
+/* The monotonic clock (a test's, when it drives the engine). */
+static inline int64_t eng_now(const struct fh_engine *e)
+{
+    return e->cfg.test_clock != NULL ? e->cfg.test_clock(e->cfg.test_ctx) : fh_clock_monotonic_ns();
+}
+
 static inline void gauge_set(int64_t *cell, int64_t v)
 {
     fh_gauge_set(cell, v);

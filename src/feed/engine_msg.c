@@ -109,7 +109,7 @@ static int handle_trades(struct session *s, const struct fh_venue_msg *m,
     }
     if (written > 0) {
         count(&v->st.trades, written);
-        uint64_t lat = (uint64_t)(fh_clock_monotonic_ns() - wm->recv_monotonic_ns);
+        uint64_t lat = (uint64_t)(eng_now(e) - wm->recv_monotonic_ns);
         for (size_t k = 0; k < written; k++)
             fh_histogram_observe(&v->st.latency, lat);
     }
@@ -294,7 +294,7 @@ int eng_on_message(struct fh_ws *ws, const struct fh_ws_msg *wm)
             s->holding = true;
             v->held_msg = m;
             v->held_by = s;
-            pause_engine(e, fh_clock_monotonic_ns());
+            pause_engine(e, eng_now(e));
             return FH_ENOSPACE;
         }
     } else {

@@ -21,7 +21,7 @@ void eng_session_close(struct session *s, enum fh_feed_close reason, bool abort)
     if (!s->local_reason_set) {
         s->local_reason_set = true;
         s->local_reason = reason;
-        s->close_idle_ns = fh_clock_monotonic_ns() - s->last_rx_ns;
+        s->close_idle_ns = eng_now(s->slot->v->e) - s->last_rx_ns;
     }
     s->state = S_CLOSING;
     if (abort)
@@ -234,7 +234,7 @@ static void on_open(struct fh_ws *ws)
     struct session *s = ws->data;
     struct slot *sl = s->slot;
     struct venue *v = sl->v;
-    int64_t now = fh_clock_monotonic_ns();
+    int64_t now = eng_now(v->e);
     s->connected_ns = now;
     s->last_rx_ns = now;
     count(&v->st.connects, 1);
@@ -316,7 +316,7 @@ static void on_close(struct fh_ws *ws, const struct fh_ws_close_info *info)
     struct slot *sl = s->slot;
     struct venue *v = sl->v;
     struct fh_engine *e = v->e;
-    int64_t now = fh_clock_monotonic_ns();
+    int64_t now = eng_now(e);
     enum sess_state prev = s->state;
     bool streamed = s->streaming_ns != 0;
     enum fh_conn_outcome outcome =
@@ -459,7 +459,7 @@ void eng_slot_attempt(struct slot *sl, bool replacement)
         replacement = false; /* nothing left to replace: connect the slot afresh */
     if (replacement ? sl->nxt >= 0 : (sl->cur >= 0 || sl->nxt >= 0))
         return; /* that connection exists or is being made */
-    int64_t now = fh_clock_monotonic_ns();
+    int64_t now = eng_now(e);
     int64_t wait = fh_breaker_allow(&v->breaker, now);
     update_breaker_gauge(v);
     if (wait > 0) {
@@ -516,9 +516,11 @@ void eng_slot_attempt(struct slot *sl, bool replacement)
     s->held_done = 0;
     count(&v->st.connect_attempts, 1);
     static const struct fh_ws_header hdr[] = {{"User-Agent", USER_AGENT}};
+    /* Schemes are case-insensitive. */
     bool wss = strncasecmp(sl->url, "wss://", 6) == 0;
-        /* schemes are case-insensitive */ /* schemes are case-insensitive */
-    rc = fh_ws_connect(&s->ws, sl->url, wss ? e->cfg.tls : NULL, hdr, 1);
+    rc = e->cfg.test_connect != NULL
+             ? e->cfg.test_connect(e->cfg.test_ctx, &s->ws, sl->url)
+             : fh_ws_connect(&s->ws, sl->url, wss ? e->cfg.tls : NULL, hdr, 1);
     if (rc != 0) {
         s->state = S_IDLE;
         log_error("cannot start a connection", "venue=%s slot=%zu error=\"%s\" detail=\"%s\"",
@@ -537,6 +539,8 @@ void eng_slot_attempt(struct slot *sl, bool replacement)
         sl->cur = idx;
     log_debug("connecting", "venue=%s slot=%zu conn=%lld replacement=%s", v->name, sl->index,
               (long long)s->conn_id, replacement ? "true" : "false");
+    if (e->cfg.test_connect != NULL)
+        on_open(&s->ws); /* in memory: open at once, as a real connection's callback would */
 }
 
 /* ---- timers: liveness, rotation, backpressure, sink polling ------------------------------- */
@@ -591,7 +595,7 @@ static void check_session(struct session *s, int64_t now)
 void eng_tick_cb(uv_timer_t *t)
 {
     struct fh_engine *e = t->data;
-    int64_t now = fh_clock_monotonic_ns();
+    int64_t now = eng_now(e);
     bool liveness = !e->paused && !e->probing;
     eng_bp_account(e, now);
     for (size_t vi = 0; vi < e->n_venues; vi++) {
@@ -615,7 +619,7 @@ void eng_resume_cb(uv_timer_t *t)
     fh_sink_poll(e->cfg.sink);
     if (e->stopping)
         return;
-    int64_t now = fh_clock_monotonic_ns();
+    int64_t now = eng_now(e);
     eng_bp_account(e, now);
     e->paused = false;
     e->probing = true;
@@ -653,7 +657,7 @@ void eng_check_cb(uv_check_t *c)
         }
     }
     if (!e->paused && !e->probing && e->paused_since_ns != 0)
-        eng_bp_end(e, fh_clock_monotonic_ns());
+        eng_bp_end(e, eng_now(e));
     if (fh_sink_is_fatal(e->cfg.sink) && !e->stopping) {
         log_error("the sink failed: stopping", "sink=%s error=\"%s\"", e->cfg.sink->ops->name,
                   e->cfg.sink->fatal_msg);
