@@ -162,4 +162,13 @@ void fh__kraken_buf_cut(struct fh_buf *b, size_t len);
 int fh__kraken_tokenize(struct fh_venue_parser *p, const char *msg, size_t len,
                         enum fh_reject *rej);
 
+/* What both Kraken protocols' ops tables share (kraken_v1.c, kraken_v2.c). */
+#define FH_KRAKEN_CAPS_COMMON                                                                \
+    .subscribe_in_url = false, .ws_ping = false, .rotation = false, .channels = FH_CH_TRADE, \
+    .rest_rows_carry_symbol = true
+#define FH_KRAKEN_OPS_COMMON                                                        \
+    .venue = "kraken", .section = "kraken", .check_symbol = fh_kraken_check_symbol, \
+    .parse_rest_trades = fh_kraken_parse_rest_trades,                               \
+    .metadata_path = "/0/public/AssetPairs?assetVersion=1"
+
 #endif

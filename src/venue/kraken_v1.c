@@ -305,30 +305,17 @@ static int v1_parse_metadata(const char *body, size_t len, struct fh_symbols *t,
 }
 
 const struct fh_venue_ops fh_venue_kraken_v1 = {
+    FH_KRAKEN_OPS_COMMON,
     .name = "kraken-v1",
-    .venue = "kraken",
-    .section = "kraken",
     .url_path_suffix = NULL, /* any URL of the section but /v2 */
     .protocol = FH_PROTO_KRAKEN_V1,
-    .caps =
-        {
-            .subscribe_in_url = false,
-            .trade_ids = false,
-            .ws_ping = false,
-            .rotation = false,
-            .snapshot_on_resubscribe = false,
-            .channels = FH_CH_TRADE,
-            .rest_rows_carry_symbol = true,
-            .symbol_example = "XBT/USD",
-        },
-    .check_symbol = fh_kraken_check_symbol,
+    .caps = {FH_KRAKEN_CAPS_COMMON, .trade_ids = false, .snapshot_on_resubscribe = false,
+             .symbol_example = "XBT/USD"},
     .parse = v1_parse,
     .build_url = v1_build_url,
     .build_subscribe = v1_build_subscribe,
     .build_unsubscribe = v1_build_unsubscribe,
     .build_ping = v1_build_ping,
     .build_rest_trades = v1_build_rest_trades,
-    .parse_rest_trades = fh_kraken_parse_rest_trades,
-    .metadata_path = "/0/public/AssetPairs?assetVersion=1",
     .parse_metadata = v1_parse_metadata,
 };

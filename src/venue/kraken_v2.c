@@ -380,30 +380,17 @@ static int v2_parse_metadata(const char *body, size_t len, struct fh_symbols *t,
 }
 
 const struct fh_venue_ops fh_venue_kraken_v2 = {
+    FH_KRAKEN_OPS_COMMON,
     .name = "kraken-v2",
-    .venue = "kraken",
-    .section = "kraken",
     .url_path_suffix = "/v2",
     .protocol = FH_PROTO_KRAKEN_V2,
-    .caps =
-        {
-            .subscribe_in_url = false,
-            .trade_ids = true,
-            .ws_ping = false,
-            .rotation = false,
-            .snapshot_on_resubscribe = true,
-            .channels = FH_CH_TRADE,
-            .rest_rows_carry_symbol = true,
-            .symbol_example = "BTC/USD",
-        },
-    .check_symbol = fh_kraken_check_symbol,
+    .caps = {FH_KRAKEN_CAPS_COMMON, .trade_ids = true, .snapshot_on_resubscribe = true,
+             .symbol_example = "BTC/USD"},
     .parse = v2_parse,
     .build_url = v2_build_url,
     .build_subscribe = v2_build_subscribe,
     .build_unsubscribe = v2_build_unsubscribe,
     .build_ping = v2_build_ping,
     .build_rest_trades = v2_build_rest_trades,
-    .parse_rest_trades = fh_kraken_parse_rest_trades,
-    .metadata_path = "/0/public/AssetPairs?assetVersion=1",
     .parse_metadata = v2_parse_metadata,
 };
