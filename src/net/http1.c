@@ -193,7 +193,8 @@ int fh_http_parse_request(const char *buf, size_t len, struct fh_http_req *req)
                 return FH_EPARSE;
         }
         if (eol == NULL) {
-            if (req->n_headers >= FH_HTTP_MAX_HEADERS && end > p)
+            /* A 65th header has begun; a lone CR may still be the blank line's. */
+            if (req->n_headers >= FH_HTTP_MAX_HEADERS && end > p && !(end - p == 1 && *p == '\r'))
                 return FH_ENOSPACE;
             return check_partial_header(p, end);
         }

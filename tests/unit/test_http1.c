@@ -104,6 +104,29 @@ static void test_header_limit_and_length(void **state)
     assert_int_equal(fh_http_parse_request(two_len, strlen(two_len), &req), FH_ERANGE);
 }
 
+/* A head with the most headers allowed is "more needed" at every prefix, also when a read
+ * ends between the blank line's CR and LF (found by fuzz_http1). */
+static void test_header_limit_prefixes(void **state)
+{
+    (void)state;
+    struct fh_http_req req;
+    char buf[8192];
+    size_t o = (size_t)snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\n");
+    for (int i = 0; i < FH_HTTP_MAX_HEADERS; i++)
+        o += (size_t)snprintf(buf + o, sizeof(buf) - o, "X-%d: v\r\n", i);
+    o += (size_t)snprintf(buf + o, sizeof(buf) - o, "\r\n");
+    assert_int_equal(fh_http_parse_request(buf, o, &req), (int)o);
+    assert_int_equal(req.n_headers, FH_HTTP_MAX_HEADERS);
+    for (size_t i = 0; i < o; i++) {
+        int rc = fh_http_parse_request(buf, i, &req);
+        if (rc != 0)
+            fail_msg("prefix of %zu bytes (of %zu) gave %d", i, o, rc);
+    }
+    /* One more header is refused as soon as it starts. */
+    memcpy(buf + o - 2, "X", 1);
+    assert_int_equal(fh_http_parse_request(buf, o - 1, &req), FH_ENOSPACE);
+}
+
 static void test_query(void **state)
 {
     (void)state;
@@ -404,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_every_prefix_is_incomplete),
         cmocka_unit_test(test_garbage_rejected_early),
         cmocka_unit_test(test_header_limit_and_length),
+        cmocka_unit_test(test_header_limit_prefixes),
         cmocka_unit_test(test_query),
         cmocka_unit_test(test_ws_accept_rfc6455_example),
         cmocka_unit_test(test_ws_check_upgrade),
