@@ -508,6 +508,10 @@ void fh__ws_maybe_flush(struct fh_ws *ws)
 
 void fh__ws_read_frames(struct fh_ws *ws)
 {
+    /* What the client holds first: wslay may have taken frames out of rbuf in an earlier read
+     * (behind a message refused until resume) even when rpos has reached rlen. */
+    if ((ws->state == FH_WS_OPEN || ws->state == FH_WS_CLOSING) && !ws->paused)
+        fh__ws_process(ws);
     for (int i = 0; i < READ_BUDGET; i++) {
         if (ws->state != FH_WS_OPEN && ws->state != FH_WS_CLOSING)
             break;

@@ -39,6 +39,7 @@ struct hs {
     size_t req_len;
     bool opened, closed;
     int n_msgs;
+    int refuse; /* refuse this many deliveries (FH_ENOSPACE) before accepting */
     char last_msg[256];
     struct fh_ws_close_info info;
     char message[FH_WS_ERRMSG_LEN];
@@ -53,6 +54,10 @@ static void hs_open(struct fh_ws *ws)
 static int hs_message(struct fh_ws *ws, const struct fh_ws_msg *m)
 {
     struct hs *h = ws->data;
+    if (h->refuse > 0) {
+        h->refuse--;
+        return FH_ENOSPACE;
+    }
     h->n_msgs++;
     snprintf(h->last_msg, sizeof(h->last_msg), "%.*s", (int)m->len, (const char *)m->data);
     return 0;
@@ -436,6 +441,30 @@ static void test_eof_after_open(void **state)
     hs_free(h);
 }
 
+/* Backpressure over a socket: messages that arrived in the same read as a refused one are
+ * delivered after fh_ws_resume without waiting for more bytes from the server (the frame
+ * parser had already taken them out of the read buffer; found by fuzz_ws_frame). */
+static void test_resume_delivers_what_was_read(void **state)
+{
+    (void)state;
+    struct hs *h = hs_new();
+    open_pair(h);
+    h->refuse = 1;
+    peer_send(h, "\x81\x03one\x81\x03two\x89\x00", 12);
+    for (int i = 0; i < 2000 && !fh_ws_is_paused(&h->ws); i++)
+        uv_run(&h->loop, UV_RUN_ONCE);
+    assert_true(fh_ws_is_paused(&h->ws));
+    assert_int_equal(h->n_msgs, 0);
+    fh_ws_resume(&h->ws);
+    for (int i = 0; i < 20 && h->n_msgs < 2; i++)
+        uv_run(&h->loop, UV_RUN_ONCE);
+    assert_int_equal(h->n_msgs, 2);
+    assert_string_equal(h->last_msg, "two");
+    assert_int_equal(h->ws.stats.pings_in, 1);
+    assert_false(h->closed);
+    hs_free(h);
+}
+
 static void test_reset_after_open(void **state)
 {
     (void)state;
@@ -770,6 +799,7 @@ int main(void)
         cmocka_unit_test(test_silent_server_times_out),
         cmocka_unit_test(test_close_before_answer),
         cmocka_unit_test(test_eof_after_open),
+        cmocka_unit_test(test_resume_delivers_what_was_read),
         cmocka_unit_test(test_reset_after_open),
         cmocka_unit_test(test_local_close_unanswered),
         cmocka_unit_test(test_connect_refused),
