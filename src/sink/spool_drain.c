@@ -478,8 +478,9 @@ static bool pass_complete(const struct fh_spool *sp)
 int fh_spool_drain_peek(struct fh_spool *sp, struct fh_spool_record *r, uint64_t *token)
 {
     struct ra_buf *eng = &sp->ra[sp->ra_eng];
-    /* The engine's buffer is its own: no lock needed to read it. The window is checked
-     * against the FIFO under mu only when the buffer's front changes. */
+    /* The engine's buffer is its own: no lock needed to read it (only to change pos, which
+     * the writer reads). The window is checked against the FIFO under mu only when the
+     * buffer's front changes. */
     if (eng->pos < eng->n) {
         if (!sp->peeked) {
             pthread_mutex_lock(&sp->mu);
@@ -518,9 +519,11 @@ int fh_spool_drain_peek(struct fh_spool *sp, struct fh_spool_record *r, uint64_t
 uint64_t fh_spool_drain_take(struct fh_spool *sp)
 {
     struct ra_buf *eng = &sp->ra[sp->ra_eng];
-    struct ra_entry *e = &eng->e[eng->pos++];
     sp->peeked = false;
+    /* pos moves under mu: the writer reads it (the window in fh__spool_feed, the low-water
+     * mark) while the engine takes. */
     pthread_mutex_lock(&sp->mu);
+    struct ra_entry *e = &eng->e[eng->pos++];
     uint64_t token = sp->fl_tail++;
     struct fl_entry *f = &sp->fl[token & sp->fl_mask];
     f->loc = e->loc;

@@ -164,7 +164,7 @@ struct fh_spool {
     bool pass;
     uint64_t pass_gen;
     struct ra_buf ra[2];
-    int ra_eng;     /* the engine's buffer; the other is the writer's */
+    int ra_eng;     /* the engine's buffer (its pos changes under mu); the other is the writer's */
     bool ra_ready;  /* the writer's buffer is full and waiting for the engine */
     bool filling;   /* the writer is reading into its buffer (unlocked) */
     bool peeked;    /* the engine peeked ra[ra_eng].e[pos] */
