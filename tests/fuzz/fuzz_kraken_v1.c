@@ -39,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = fh_venue_parse(&p_full, msg, size, &full);
     fh_kraken_fuzz_check_msg(&p_full, rc, &full, data, size);
     for (size_t i = 0; i < full.n_trades; i++) {
-        FH_FUZZ_CHECK(full.trades[i].has == 0 && full.trades[i].source == FH_SOURCE_LIVE);
+        FH_FUZZ_CHECK((full.trades[i].has & ~(unsigned)FH_HAS_SYMBOL_INDEX) == 0);
+        FH_FUZZ_CHECK(full.trades[i].source == FH_SOURCE_LIVE);
         FH_FUZZ_CHECK(full.trades[i].native_symbol.n == full.symbol.n);
     }
     FH_FUZZ_CHECK(!full.snapshot);

@@ -85,6 +85,9 @@ static inline void fh_fuzz_check_trade(const struct fh_venue_parser *p, const st
     const struct fh_symbol *s = fh_symbols_find(p->symbols, t->native_symbol);
     FH_FUZZ_CHECK(s != NULL);
     FH_FUZZ_CHECK(t->symbol.p == s->canonical && t->symbol.n == s->canonical_len);
+    /* The table index a parser may pass on to the engine names the same entry. */
+    if (t->has & FH_HAS_SYMBOL_INDEX)
+        FH_FUZZ_CHECK(t->symbol_index < p->symbols->n && &p->symbols->items[t->symbol_index] == s);
     FH_FUZZ_CHECK(t->kind == FH_KIND_TRADE || t->kind == FH_KIND_AGG_TRADE);
     FH_FUZZ_CHECK(t->side <= FH_SIDE_UNKNOWN && t->order_type <= FH_ORDER_UNKNOWN);
     FH_FUZZ_CHECK(t->trade_time_us >= 0);

@@ -49,7 +49,7 @@ static inline void fh_kraken_fuzz_check_msg(const struct fh_venue_parser *p, int
         FH_FUZZ_CHECK(t->kind == FH_KIND_TRADE);
         FH_FUZZ_CHECK(t->side != FH_SIDE_UNKNOWN && t->order_type != FH_ORDER_UNKNOWN);
         FH_FUZZ_CHECK(t->trade_time_us <= FH_KRAKEN_MAX_TIME_US);
-        FH_FUZZ_CHECK(!(t->has & ~(unsigned)FH_HAS_TRADE_ID));
+        FH_FUZZ_CHECK(!(t->has & ~(unsigned)(FH_HAS_TRADE_ID | FH_HAS_SYMBOL_INDEX)));
         if (t->has & FH_HAS_TRADE_ID)
             FH_FUZZ_CHECK(t->trade_id >= 0);
     }
