@@ -36,3 +36,13 @@ add_test(NAME integration.kafka.daemon.registry
                  registry_incompatible registry_unreachable registry_existing)
 set_tests_properties(integration.kafka.daemon.registry PROPERTIES ENVIRONMENT "${FH_TEST_ENV}"
                      LABELS "integration;kafka" TIMEOUT 120)
+
+# Against Apache Kafka itself: scripts/kafka-local runs one KRaft broker in a JVM (Java 17,
+# the jars scripts/install-deps caches outside the repository) for the test's lifetime; the
+# daemon's readback, read back by kcat and python3-confluent-kafka, is exactly the truth.
+# About 15 s (5-8 s of it the broker's start).
+add_test(NAME integration.kafka.real.readback
+         COMMAND ${FH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/kafka_test.py --producer daemon
+                 --broker real readback)
+set_tests_properties(integration.kafka.real.readback PROPERTIES ENVIRONMENT "${FH_TEST_ENV}"
+                     LABELS "integration;kafka;realkafka" TIMEOUT 400)

@@ -1,7 +1,8 @@
 """Helpers for the Kafka sink's end-to-end tests (tests/integration/kafka_test.py).
 
 Real processes over loopback: tests/tools/mockbroker (librdkafka's mock cluster, N brokers,
-faults on its stdin), tests/tools/registry_standin.py (a Schema Registry), and a producer:
+faults on its stdin) or Apache Kafka itself (RealKafka: scripts/kafka-local's KRaft brokers),
+tests/tools/registry_standin.py (a Schema Registry), and a producer:
 
   driver  tests/tools/sinkdrive: the configured sink, built by the daemon's own factory, fed
           with deterministic synthetic trades; its truth file lists every trade the sink
@@ -132,6 +133,143 @@ class MockBroker:
             self.proc.kill()
             self.proc.wait()
         return False
+
+
+class RealKafka:
+    """Apache Kafka itself: scripts/kafka-local --commands runs N KRaft brokers (combined
+    broker+controller nodes 1..N, JVMs on loopback) for the test's lifetime. Broker faults are
+    real processes stopped (SIGTERM), killed (-9) and started again; topics are created with
+    python3-confluent-kafka's AdminClient. The JVMs go when this object or its process goes
+    (kafka-local stops them when its stdin closes; they die with kafka-local)."""
+
+    SCRIPT = os.path.join(SOURCE_DIR, "scripts", "kafka-local")
+    START_TIMEOUT = 300  # JVM starts on a loaded 2-core machine; the jars come from the cache
+
+    def __init__(self, brokers=1, props=None):
+        self.brokers = brokers
+        self.tmp = tmpdir("realkafka-")  # kept after a failure, with the brokers' logs
+        self.log_path = os.path.join(self.tmp, "kafka-local.log")
+        self.ports_path = os.path.join(self.tmp, "ports.json")
+        cmd = [PYTHON, self.SCRIPT, "--brokers", str(brokers), "--commands",
+               "--ports-file", self.ports_path, "--timeout", str(self.START_TIMEOUT),
+               "--logs-to", self.tmp]
+        for k, v in (props or {}).items():
+            cmd += ["--set", "%s=%s" % (k, v)]
+        t0 = time.monotonic()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=log)
+        line = self._answer(self.START_TIMEOUT + 60)
+        if not line.startswith("BOOTSTRAP="):
+            self._abort()
+            raise AssertionError("scripts/kafka-local did not start (%r):\n%s" %
+                                 (line, self.log_tail()))
+        self.bootstrap = line.split("=", 1)[1]
+        with open(self.ports_path) as f:
+            self.info = json.load(f)
+        self.started_s = time.monotonic() - t0
+        print("real kafka: %d broker(s) at %s in %.1f s" % (brokers, self.bootstrap,
+                                                            self.started_s), flush=True)
+
+    def _answer(self, timeout):
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        return self.proc.stdout.readline().decode().strip() if ready else ""
+
+    def cmd(self, line, timeout=None):
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+        ans = self._answer(timeout or self.START_TIMEOUT + 60)
+        if not ans.startswith("ok"):
+            raise AssertionError("kafka-local %r: %r\n%s" % (line, ans, self.log_tail()))
+        return ans
+
+    def admin(self):
+        from confluent_kafka.admin import AdminClient
+        return AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 3})
+
+    def create(self, topic, partitions=4, rf=1, config=None):
+        """Creates the topic and waits until every partition has a leader and rf in-sync
+        replicas."""
+        from confluent_kafka.admin import NewTopic
+        a = self.admin()
+        fut = a.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=rf,
+                                        config=dict(config or {}))], operation_timeout=60)
+        fut[topic].result(timeout=90)
+
+        def ready():
+            t = a.list_topics(topic, timeout=10).topics.get(topic)
+            if t is None or t.error is not None or len(t.partitions) != partitions:
+                return False
+            return all(p.leader >= 0 and len(p.isrs) == rf for p in t.partitions.values())
+        wait_until(ready, 90, "topic %s: %d partitions with leaders" % (topic, partitions),
+                   step=0.2)
+
+    def pids(self):
+        return {int(k): int(v) for k, v in
+                (kv.split("=") for kv in self.cmd("pids").split()[1:])}
+
+    def stop_broker(self, i):
+        """SIGTERM (a controlled shutdown), waits for the JVM to exit."""
+        self.cmd("stop %d" % i)
+
+    def kill9_broker(self, i):
+        self.cmd("kill %d" % i)
+
+    def start_broker(self, i):
+        """Starts a stopped or killed broker again; returns when the cluster lists it."""
+        self.cmd("start %d" % i)
+
+    def log_tail(self, n=40):
+        try:
+            with open(self.log_path, "rb") as f:
+                return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        """Stops every broker; kafka-local must exit 0 (no broker died by itself)."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()  # the end of its commands: it stops the cluster
+            except OSError:
+                pass
+        try:
+            rc = self.proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            self._abort()
+            raise AssertionError("kafka-local did not stop:\n" + self.log_tail())
+        if rc != 0:
+            raise AssertionError("kafka-local exited with %d:\n%s" % (rc, self.log_tail()))
+
+    def _abort(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()  # its JVMs die with it (PR_SET_PDEATHSIG)
+                self.proc.wait()
+        try:  # a kafka-local killed before its cleanup leaves its directory
+            with open(self.ports_path) as f:
+                import shutil
+                shutil.rmtree(json.load(f)["dir"], ignore_errors=True)
+        except (OSError, ValueError, KeyError):
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._abort()
+        return False
+
+
+def make_broker(kind, mock_brokers=3, real_brokers=1):
+    """The brokers a case runs against: "mock" (mockbroker) or "real" (RealKafka, one JVM
+    per broker: a case asks for more only when it needs replication)."""
+    if kind == "real":
+        return RealKafka(real_brokers)
+    return MockBroker(mock_brokers)
 
 
 class Registry:
