@@ -33,6 +33,16 @@ def free_port():
     return port
 
 
+def tsan_build():
+    """True when FEEDHANDLER is the ThreadSanitizer build (make test TSAN=1), which runs
+    several times slower than the others."""
+    try:
+        with open(os.path.join(os.path.dirname(FEEDHANDLER), "CMakeCache.txt")) as f:
+            return "FH_TSAN:BOOL=ON" in f.read()
+    except OSError:
+        return False
+
+
 def make_certs(dirname):
     """A throwaway CA and a localhost/127.0.0.1 server certificate (feedsim_certs.sh)."""
     if not os.path.exists(os.path.join(dirname, "ca.pem")):
