@@ -1,17 +1,25 @@
 # Thin wrapper around CMake/CTest so that the README's two commands work:
 #   make run    build if needed, then run the daemon with config/feedhandler.ini
 #   make test   build, then run every test (unit + integration); non-zero on any failure
-# Options: SANITIZE=1 (ASan+UBSan build in build/asan), WERROR=1, FUZZ=1, CONFIG=path, JOBS=n,
+# Options: SANITIZE=1 (ASan+UBSan build in build/asan), TSAN=1 (ThreadSanitizer build in
+#          build/tsan; not with SANITIZE=1), WERROR=1, FUZZ=1, CONFIG=path, JOBS=n,
 #          KAFKA=host:port (make run: produce to Kafka)
 SANITIZE ?= 0
+TSAN     ?= 0
 WERROR   ?= 0
 CONFIG   ?= config/feedhandler.ini
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
+ifeq ($(SANITIZE)$(TSAN),11)
+$(error TSAN=1 and SANITIZE=1 cannot be combined: ThreadSanitizer and AddressSanitizer exclude each other)
+endif
 ifeq ($(SANITIZE),1)
 BUILD_DIR := build/asan
 CMAKE_FLAGS := -DFH_SANITIZE=ON
+else ifeq ($(TSAN),1)
+BUILD_DIR := build/tsan
+CMAKE_FLAGS := -DFH_TSAN=ON
 else
 BUILD_DIR := build/release
 CMAKE_FLAGS :=
