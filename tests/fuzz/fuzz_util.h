@@ -55,6 +55,38 @@ static inline void fh_fuzz_load_metadata(const struct fh_venue_ops *ops, const c
     free(body);
 }
 
+/*
+ * Prefix lengths worth parsing again for an incremental parser's consistency checks: every
+ * length when the input is short, else the lengths around each line end (CR, LF) and a spread
+ * of others, at most cap of them in all. Returns how many were written to out.
+ */
+static inline size_t fh_fuzz_prefix_points(const uint8_t *d, size_t n, size_t *out, size_t cap)
+{
+    size_t k = 0;
+    if (n < cap) {
+        for (size_t i = 0; i <= n && k < cap; i++)
+            out[k++] = i;
+        return k;
+    }
+    /* Line ends spread over the whole input (the last ones included), then the rest. */
+    size_t ends = 0;
+    for (size_t i = 0; i < n; i++)
+        ends += d[i] == '\r' || d[i] == '\n';
+    size_t step = ends / (cap / 8) + 1, seen = 0;
+    for (size_t i = 0; i < n && k + 2 <= cap / 2; i++) {
+        if (d[i] != '\r' && d[i] != '\n')
+            continue;
+        if (seen++ % step == 0 || ends - seen < 8) {
+            out[k++] = i;
+            out[k++] = i + 1;
+        }
+    }
+    size_t spread = cap - k;
+    for (size_t j = 0; j < spread; j++)
+        out[k++] = n * j / spread;
+    return k;
+}
+
 /* True if view s lies inside [base, base + n). */
 static inline int fh_fuzz_within(struct fh_str s, const void *base, size_t n)
 {
