@@ -7,6 +7,8 @@
  */
 #include "net/http1.h"
 
+#include "core/buf.h"
+
 #include "core/err.h"
 
 #include <openssl/evp.h>
@@ -396,17 +398,6 @@ int64_t fh_http_retry_after_s(const struct fh_str *v)
     return s;
 }
 
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int fh_http_pct_decode(struct fh_str s, bool plus_is_space, char *out, size_t cap, size_t *len)
 {
     size_t o = 0;
@@ -417,7 +408,7 @@ int fh_http_pct_decode(struct fh_str s, bool plus_is_space, char *out, size_t ca
         if (c == '%') {
             if (i + 2 >= s.n)
                 return FH_EPARSE;
-            int h = hexv(s.p[i + 1]), l = hexv(s.p[i + 2]);
+            int h = fh_hex_value(s.p[i + 1]), l = fh_hex_value(s.p[i + 2]);
             if (h < 0 || l < 0)
                 return FH_EPARSE;
             c = (char)(h * 16 + l);
