@@ -146,6 +146,16 @@ static double latency_p99(void *st)
     return (double)fh_kafka_latency_quantile(st, 0.99) / 1e6;
 }
 
+static double receive_to_ack_p50(void *st)
+{
+    return (double)fh_kafka_receive_to_ack_quantile(st, 0.50) / 1e6;
+}
+
+static double receive_to_ack_p99(void *st)
+{
+    return (double)fh_kafka_receive_to_ack_quantile(st, 0.99) / 1e6;
+}
+
 struct series {
     const char *name;
     const char *help;
@@ -203,6 +213,16 @@ int fh_sink_register_kafka_metrics(struct fh_metrics *m, const struct fh_sink *s
                                  "99th percentile produce-to-acknowledgement latency (bucket "
                                  "bound).",
                                  "", latency_p99, (void *)k);
+    if (rc == 0)
+        rc = fh_metrics_gauge_fn(m, "feedhandler_kafka_receive_to_ack_p50_seconds",
+                                 "Median latency from a trade's receipt to the acknowledgement "
+                                 "of its record (bucket bound).",
+                                 "", receive_to_ack_p50, (void *)k);
+    if (rc == 0)
+        rc = fh_metrics_gauge_fn(m, "feedhandler_kafka_receive_to_ack_p99_seconds",
+                                 "99th percentile latency from a trade's receipt to the "
+                                 "acknowledgement of its record (bucket bound).",
+                                 "", receive_to_ack_p99, (void *)k);
     const uint64_t *lost = fh_kafka_sink_lost_by_reason(s);
     for (int i = 0; rc == 0 && lost != NULL && i < FH_LOSS_REASON_COUNT; i++) {
         char label[64];

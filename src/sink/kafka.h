@@ -115,6 +115,13 @@ struct fh_kafka_stats {
      * ladder of 8 buckets per power of two (12.5% resolution); see
      * fh_kafka_latency_quantile(). */
     uint64_t latency_us[FH_KAFKA_LATENCY_BUCKETS];
+    /* Receive -> acknowledgement latency in microseconds, same ladder: from the trade's
+     * receipt by the handler (the socket read that completed its frame) to the delivery
+     * report of its record. Records produced directly use the trade's CLOCK_MONOTONIC receive
+     * stamp; records that went through the spool only have their Kafka timestamp left (the
+     * receipt's CLOCK_REALTIME in milliseconds). Trades without a receive stamp (replayed ones)
+     * are not counted. See fh_kafka_receive_to_ack_quantile(). */
+    uint64_t receive_to_ack_us[FH_KAFKA_LATENCY_BUCKETS];
 };
 
 enum { FH_KAFKA_MODE_DIRECT = 0, FH_KAFKA_MODE_SPOOLING = 1, FH_KAFKA_MODE_DRAINING = 2 };
@@ -140,5 +147,7 @@ const struct fh_spool_stats *fh_kafka_sink_spool_stats(const struct fh_sink *s);
 /* The upper bound (µs) of the bucket holding the q-quantile (0..1) of the delivery
  * latencies counted in st; 0 if none. */
 uint64_t fh_kafka_latency_quantile(const struct fh_kafka_stats *st, double q);
+/* The same for the receive -> acknowledgement latencies (receive_to_ack_us). */
+uint64_t fh_kafka_receive_to_ack_quantile(const struct fh_kafka_stats *st, double q);
 
 #endif

@@ -33,12 +33,20 @@
 #define HDR_BLOB_MAX   512
 #define BACKOFF_MIN_NS (250 * 1000000LL)
 #define BACKOFF_MAX_NS (5000 * 1000000LL)
+#define STAMPS_MIN     1024
+#define STAMPS_MAX     (1u << 20)
 
 struct topic_ent {
     char *venue; /* NULL: the one topic without topic_per_venue */
     char *name;
     rd_kafka_topic_t *rkt;
     uint32_t schema_id;
+};
+
+/* The receive stamp of a record produced directly, kept until its delivery report. */
+struct recv_stamp {
+    uint64_t gseq;   /* 0: none */
+    int64_t mono_ns; /* the trade's receive_mono_ns; 0: unknown */
 };
 
 struct kafka_sink {
@@ -56,6 +64,12 @@ struct kafka_sink {
     struct fh_registry_config reg;
 
     uint64_t next_gseq;
+    /* A ring of receive stamps by gseq (slot gseq & stamp_mask), allocated at start-up with
+     * at least queue.buffering.max.messages slots (at most STAMPS_MAX): the receive -> ack
+     * latency without an allocation or a lookup structure per record. A record whose slot a
+     * younger one took before its delivery report is not measured. */
+    struct recv_stamp *stamps;
+    uint64_t stamp_mask;
     int mode;
     uint64_t in_flight;
     uint64_t probe_limit;

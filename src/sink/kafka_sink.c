@@ -171,6 +171,31 @@ void fh__kafka_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
         fh_spool_set_floor(ks->spool, UINT64_MAX);
 }
 
+/* From the trade's receipt to this delivery report (ns), or -1 when unknown. A record produced
+ * directly has its receive stamp in the ring (unless a younger record took the slot); a record
+ * from the spool has only its timestamp, the receipt's realtime in ms (0: unknown). Replayed
+ * trades carry the receipt time of their recording: not a latency of this run. */
+static int64_t receive_to_ack_ns(const struct kafka_sink *ks, const rd_kafka_message_t *m,
+                                 bool from_spool, uint64_t v, int64_t now_mono)
+{
+    if (!from_spool) {
+        const struct recv_stamp *st = &ks->stamps[v & ks->stamp_mask];
+        return st->gseq == v && st->mono_ns > 0 ? now_mono - st->mono_ns : -1;
+    }
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m, &tt);
+    if (ts <= 0)
+        return -1;
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *src = NULL;
+    size_t n = 0;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(hdrs, "source", &src, &n) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        src != NULL && n == 6 && memcmp(src, "REPLAY", 6) == 0)
+        return -1;
+    return fh_clock_realtime_ns() - ts * 1000000; /* < 0 after a clock step: not counted */
+}
+
 static void delivered(struct kafka_sink *ks, const rd_kafka_message_t *m, bool from_spool,
                       uint64_t v)
 {
@@ -180,7 +205,11 @@ static void delivered(struct kafka_sink *ks, const rd_kafka_message_t *m, bool f
         int64_t lat = rd_kafka_message_latency(m);
         if (lat >= 0)
             stat_add(&ks->ks.latency_us[latency_bucket((uint64_t)lat)], 1);
-        ks->last_ack_ns = fh_clock_monotonic_ns();
+        int64_t now = fh_clock_monotonic_ns();
+        int64_t r2a = receive_to_ack_ns(ks, m, from_spool, v, now);
+        if (r2a >= 0)
+            stat_add(&ks->ks.receive_to_ack_us[latency_bucket((uint64_t)r2a / 1000)], 1);
+        ks->last_ack_ns = now;
         if (from_spool) {
             fh_spool_resolve(ks->spool, v, true);
             stat_add(&ks->ks.drained, 1);
@@ -356,6 +385,9 @@ static int kafka_write(struct fh_sink *base, const struct fh_trade *t)
             RD_KAFKA_V_HEADER("source", src, (ssize_t)strlen(src)), RD_KAFKA_V_TIMESTAMP(ts),
             RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(gseq << 1)), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            struct recv_stamp *st = &ks->stamps[gseq & ks->stamp_mask];
+            st->gseq = gseq;
+            st->mono_ns = t->receive_mono_ns;
             ks->next_gseq++;
             ks->in_flight++;
             stat_add(&ks->ks.produced, 1);
@@ -667,6 +699,7 @@ void fh__kafka_destroy(struct fh_sink *base)
     if (ks->rk != NULL)
         rd_kafka_destroy(ks->rk);
     free(ks->topic_base);
+    free(ks->stamps);
     free(ks);
 }
 

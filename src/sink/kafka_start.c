@@ -356,6 +356,15 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
     }
 
     *why = FH_KAFKA_START_FAILED;
+    uint64_t want = conf_u64(conf, "queue.buffering.max.messages", 100000), slots = STAMPS_MIN;
+    while (slots < want && slots < STAMPS_MAX)
+        slots *= 2;
+    ks->stamps = calloc(slots, sizeof(*ks->stamps));
+    if (ks->stamps == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    ks->stamp_mask = slots - 1;
     char kerr[512];
     ks->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
     if (ks->rk == NULL) {
@@ -418,11 +427,11 @@ const struct fh_spool_stats *fh_kafka_sink_spool_stats(const struct fh_sink *s)
 }
 
 /* Inverts latency_bucket (kafka_sink.c). */
-uint64_t fh_kafka_latency_quantile(const struct fh_kafka_stats *st, double q)
+static uint64_t bucket_quantile(const uint64_t *buckets, double q)
 {
     uint64_t total = 0, c[FH_KAFKA_LATENCY_BUCKETS];
     for (int i = 0; i < FH_KAFKA_LATENCY_BUCKETS; i++) {
-        c[i] = __atomic_load_n(&st->latency_us[i], __ATOMIC_RELAXED);
+        c[i] = __atomic_load_n(&buckets[i], __ATOMIC_RELAXED);
         total += c[i];
     }
     if (total == 0)
@@ -441,4 +450,14 @@ uint64_t fh_kafka_latency_quantile(const struct fh_kafka_stats *st, double q)
         return (((uint64_t)(9 + f)) << (lg - 3)) - 2; /* largest lat with x in the bucket */
     }
     return UINT64_MAX;
+}
+
+uint64_t fh_kafka_latency_quantile(const struct fh_kafka_stats *st, double q)
+{
+    return bucket_quantile(st->latency_us, q);
+}
+
+uint64_t fh_kafka_receive_to_ack_quantile(const struct fh_kafka_stats *st, double q)
+{
+    return bucket_quantile(st->receive_to_ack_us, q);
 }

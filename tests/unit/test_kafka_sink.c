@@ -5,7 +5,8 @@
  * fail after newer ones were spooled (the race) still come out in the original order; a
  * stall moves queued records to the spool; shutdown spools the rest and the next start
  * drains it; without a spool a full queue pushes back and a failed delivery is counted lost;
- * a full spool pushes back; librdkafka's logs go through our logger.
+ * a full spool pushes back; librdkafka's logs go through our logger; the receive -> ack
+ * latency counts every record with a receive stamp, directly produced or from the spool.
  *
  * What the topic holds is read back with a librdkafka consumer: the sequence header
  * identifies each trade (sequence = its index in the test).
@@ -13,6 +14,7 @@
 #include "testutil.h"
 
 #include "codec/avro.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "sink/kafka.h"
@@ -532,6 +534,62 @@ static void test_full_spool_pushes_back(void **state)
     rm_rf(dir);
 }
 
+static uint64_t bucket_total(const uint64_t *b)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < FH_KAFKA_LATENCY_BUCKETS; i++)
+        n += LD(b[i]);
+    return n;
+}
+
+/*
+ * Receive -> ack: trades stamped as received AGE ago (both clocks) are counted once each with
+ * at least AGE, whether produced directly (the monotonic stamp) or drained from the spool (the
+ * record's realtime timestamp); trades without a monotonic stamp (produced directly) and
+ * replayed trades (from the spool) are not counted. No bound on how long anything took.
+ */
+static void test_receive_to_ack_latency(void **state)
+{
+    (void)state;
+    enum { N = 600, DIRECT = 100, AGE_US = 1000000 };
+    struct cluster c;
+    cluster_start(&c, 3);
+    char *dir = fh_test_tmpdir();
+    struct opts o = {.spool_dir = dir};
+    prop(&o, "queue.buffering.max.messages", "100");
+    struct fh_sink *s = sink_new(&c, &o);
+    const struct fh_kafka_stats *k = fh_kafka_sink_stats(s);
+    assert_int_equal(fh_kafka_receive_to_ack_quantile(k, 0.99), 0); /* none yet */
+    struct fh_trade t;
+    uint64_t expect = 0;
+    for (int64_t i = 0; i < N; i++) {
+        make_trade(&t, i);
+        t.receive_time_ns = fh_clock_realtime_ns() - AGE_US * 1000LL;
+        t.receive_mono_ns = fh_clock_monotonic_ns() - AGE_US * 1000LL;
+        if (i % 10 == 1 && i < DIRECT)
+            t.receive_mono_ns = 0; /* no monotonic stamp: not measured */
+        else if (i % 10 == 1)
+            t.source = FH_SOURCE_REPLAY; /* spooled, with the recording's receipt time */
+        else
+            expect++;
+        assert_int_equal(fh_sink_write(s, &t), 0); /* no polling: the queue fills, spools */
+    }
+    assert_int_equal(LD(k->produced), DIRECT);
+    assert_int_equal(LD(k->spooled), N - DIRECT);
+    pump_until_delivered(s, N, 60);
+    assert_int_equal(LD(k->drained), N - DIRECT);
+    assert_int_equal(bucket_total(k->receive_to_ack_us), expect);
+    assert_int_equal(bucket_total(k->latency_us), N); /* produce -> ack: every record */
+    /* Bucket bounds are upper bounds, so even the smallest is at least the age. */
+    assert_true(fh_kafka_receive_to_ack_quantile(k, 0.0) >= AGE_US);
+    assert_true(fh_kafka_receive_to_ack_quantile(k, 0.99) >=
+                fh_kafka_receive_to_ack_quantile(k, 0.50));
+    assert_int_equal(fh_sink_flush(s, 10000), 0);
+    fh_sink_free(s);
+    cluster_stop(&c);
+    rm_rf(dir);
+}
+
 static void test_bad_property_is_a_configuration_error(void **state)
 {
     (void)state;
@@ -592,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_spools_the_rest_and_restart_drains_it),
         cmocka_unit_test(test_without_spool_full_queue_pushes_back_failures_are_lost),
         cmocka_unit_test(test_full_spool_pushes_back),
+        cmocka_unit_test(test_receive_to_ack_latency),
         cmocka_unit_test(test_bad_property_is_a_configuration_error),
         cmocka_unit_test(test_librdkafka_logs_through_our_logger),
     };
