@@ -156,6 +156,11 @@ static double receive_to_ack_p99(void *st)
     return (double)fh_kafka_receive_to_ack_quantile(st, 0.99) / 1e6;
 }
 
+static double receive_to_ack_recent_p99(void *st)
+{
+    return (double)fh_kafka_receive_to_ack_recent_quantile(st, 0.99) / 1e6;
+}
+
 struct series {
     const char *name;
     const char *help;
@@ -223,6 +228,12 @@ int fh_sink_register_kafka_metrics(struct fh_metrics *m, const struct fh_sink *s
                                  "99th percentile latency from a trade's receipt to the "
                                  "acknowledgement of its record (bucket bound).",
                                  "", receive_to_ack_p99, (void *)k);
+    if (rc == 0)
+        rc = fh_metrics_gauge_fn(m, "feedhandler_kafka_receive_to_ack_recent_p99_seconds",
+                                 "99th percentile latency from a trade's receipt to the "
+                                 "acknowledgement of its record, over the last 10 to 11 s "
+                                 "(bucket bound; 0: none acknowledged).",
+                                 "", receive_to_ack_recent_p99, (void *)k);
     const uint64_t *lost = fh_kafka_sink_lost_by_reason(s);
     for (int i = 0; rc == 0 && lost != NULL && i < FH_LOSS_REASON_COUNT; i++) {
         char label[64];

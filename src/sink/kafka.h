@@ -94,6 +94,7 @@ enum fh_kafka_start_error {
 };
 
 #define FH_KAFKA_LATENCY_BUCKETS 256
+#define FH_KAFKA_WINDOW_SLOTS    11 /* the recent receive -> ack window: 10 to 11 s */
 
 /* Counters and gauges of the Kafka sink, besides struct fh_sink_stats (accepted, refused,
  * delivered, failed = lost, bytes). Relaxed atomics. */
@@ -122,6 +123,11 @@ struct fh_kafka_stats {
      * receipt's CLOCK_REALTIME in milliseconds). Trades without a receive stamp (replayed ones)
      * are not counted. See fh_kafka_receive_to_ack_quantile(). */
     uint64_t receive_to_ack_us[FH_KAFKA_LATENCY_BUCKETS];
+    /* Copies of receive_to_ack_us taken about once a second (the engine thread, from
+     * fh_sink_poll), a ring whose oldest slot is receive_to_ack_snap_oldest: the difference
+     * with it is the last FH_KAFKA_WINDOW_SLOTS - 1 to FH_KAFKA_WINDOW_SLOTS seconds. */
+    uint64_t receive_to_ack_snap[FH_KAFKA_WINDOW_SLOTS][FH_KAFKA_LATENCY_BUCKETS];
+    uint64_t receive_to_ack_snap_oldest;
 };
 
 enum { FH_KAFKA_MODE_DIRECT = 0, FH_KAFKA_MODE_SPOOLING = 1, FH_KAFKA_MODE_DRAINING = 2 };
@@ -147,7 +153,10 @@ const struct fh_spool_stats *fh_kafka_sink_spool_stats(const struct fh_sink *s);
 /* The upper bound (µs) of the bucket holding the q-quantile (0..1) of the delivery
  * latencies counted in st; 0 if none. */
 uint64_t fh_kafka_latency_quantile(const struct fh_kafka_stats *st, double q);
-/* The same for the receive -> acknowledgement latencies (receive_to_ack_us). */
+/* The same for the receive -> acknowledgement latencies (receive_to_ack_us), since start. */
 uint64_t fh_kafka_receive_to_ack_quantile(const struct fh_kafka_stats *st, double q);
+/* The same over the recent window only (see receive_to_ack_snap; since start while the sink
+ * is younger than the window); 0 if nothing was acknowledged in it. */
+uint64_t fh_kafka_receive_to_ack_recent_quantile(const struct fh_kafka_stats *st, double q);
 
 #endif

@@ -70,6 +70,8 @@ struct kafka_sink {
      * younger one took before its delivery report is not measured. */
     struct recv_stamp *stamps;
     uint64_t stamp_mask;
+    int64_t snap_ns;    /* when the last receive -> ack snapshot was taken */
+    uint64_t snap_next; /* the slot it goes to next (the oldest) */
     int mode;
     uint64_t in_flight;
     uint64_t probe_limit;

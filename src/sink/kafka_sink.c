@@ -533,12 +533,26 @@ static void publish_gauges(struct kafka_sink *ks)
     }
 }
 
+/* About once a second: a copy of the receive -> ack buckets into the window's ring (2 KiB). */
+static void snapshot_receive_to_ack(struct kafka_sink *ks, int64_t now)
+{
+    if (now - ks->snap_ns < 1000000000LL)
+        return;
+    ks->snap_ns = now;
+    uint64_t *slot = ks->ks.receive_to_ack_snap[ks->snap_next];
+    for (int i = 0; i < FH_KAFKA_LATENCY_BUCKETS; i++)
+        stat_set(&slot[i], ks->ks.receive_to_ack_us[i]); /* this thread is the only writer */
+    ks->snap_next = (ks->snap_next + 1) % FH_KAFKA_WINDOW_SLOTS;
+    stat_set(&ks->ks.receive_to_ack_snap_oldest, ks->snap_next);
+}
+
 static void kafka_poll(struct fh_sink *base)
 {
     struct kafka_sink *ks = (struct kafka_sink *)base;
     rd_kafka_poll(ks->rk, 0);
     publish_gauges(ks);
     int64_t now = fh_clock_monotonic_ns();
+    snapshot_receive_to_ack(ks, now);
     if (now - ks->last_loss_tick_ns >= 250000000LL) {
         ks->last_loss_tick_ns = now;
         fh_loss_tick(&ks->loss, now);

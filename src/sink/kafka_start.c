@@ -426,14 +426,12 @@ const struct fh_spool_stats *fh_kafka_sink_spool_stats(const struct fh_sink *s)
     return ks->spool ? fh_spool_stats(ks->spool) : NULL;
 }
 
-/* Inverts latency_bucket (kafka_sink.c). */
-static uint64_t bucket_quantile(const uint64_t *buckets, double q)
+/* Inverts latency_bucket (kafka_sink.c); c: the counts of a private copy. */
+static uint64_t counts_quantile(const uint64_t *c, double q)
 {
-    uint64_t total = 0, c[FH_KAFKA_LATENCY_BUCKETS];
-    for (int i = 0; i < FH_KAFKA_LATENCY_BUCKETS; i++) {
-        c[i] = __atomic_load_n(&buckets[i], __ATOMIC_RELAXED);
+    uint64_t total = 0;
+    for (int i = 0; i < FH_KAFKA_LATENCY_BUCKETS; i++)
         total += c[i];
-    }
     if (total == 0)
         return 0;
     uint64_t want = (uint64_t)(q * (double)total);
@@ -452,6 +450,14 @@ static uint64_t bucket_quantile(const uint64_t *buckets, double q)
     return UINT64_MAX;
 }
 
+static uint64_t bucket_quantile(const uint64_t *buckets, double q)
+{
+    uint64_t c[FH_KAFKA_LATENCY_BUCKETS];
+    for (int i = 0; i < FH_KAFKA_LATENCY_BUCKETS; i++)
+        c[i] = __atomic_load_n(&buckets[i], __ATOMIC_RELAXED);
+    return counts_quantile(c, q);
+}
+
 uint64_t fh_kafka_latency_quantile(const struct fh_kafka_stats *st, double q)
 {
     return bucket_quantile(st->latency_us, q);
@@ -460,4 +466,19 @@ uint64_t fh_kafka_latency_quantile(const struct fh_kafka_stats *st, double q)
 uint64_t fh_kafka_receive_to_ack_quantile(const struct fh_kafka_stats *st, double q)
 {
     return bucket_quantile(st->receive_to_ack_us, q);
+}
+
+uint64_t fh_kafka_receive_to_ack_recent_quantile(const struct fh_kafka_stats *st, double q)
+{
+    uint64_t o = __atomic_load_n(&st->receive_to_ack_snap_oldest, __ATOMIC_RELAXED);
+    const uint64_t *old = st->receive_to_ack_snap[o % FH_KAFKA_WINDOW_SLOTS];
+    uint64_t c[FH_KAFKA_LATENCY_BUCKETS];
+    for (int i = 0; i < FH_KAFKA_LATENCY_BUCKETS; i++)
+        c[i] = __atomic_load_n(&old[i], __ATOMIC_RELAXED);
+    for (int i = 0; i < FH_KAFKA_LATENCY_BUCKETS; i++) {
+        /* Read after the copy: never older than it, but the slot may be rewritten meanwhile. */
+        uint64_t now = __atomic_load_n(&st->receive_to_ack_us[i], __ATOMIC_RELAXED);
+        c[i] = now > c[i] ? now - c[i] : 0;
+    }
+    return counts_quantile(c, q);
 }
