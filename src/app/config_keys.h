@@ -170,7 +170,8 @@ FH_CFG_KEY(spool, fsync, ENUM, (enum fh_config_spool_fsync, spool_fsync), "batch
 FH_CFG_KEY(spool, fsync_interval_ms, MS, (1, 600000), "1000", "Period of fsync for spool.fsync=interval.")
 FH_CFG_KEY(spool, queue_bytes, SIZE, (4194304, 1073741824), "8388608", "Memory between the engine and the spool writer thread; when it is full the sink pushes back on the feeds.")
 FH_CFG_KEY(spool, inflight_max, INT, (1, 10000000), "10000", "Most spooled records handed to the producer at once while draining; a crash while draining delivers at most inflight_max + 2048 records twice.")
-FH_CFG_KEY(spool, spill_after_ms, MS, (100, 3600000), "3000", "When records wait in the producer and no delivery report came for this long, they are moved to the spool and new records follow them there.")
+FH_CFG_KEY(spool, spill_after_ms, MS, (100, 3600000), "3000", "When records wait in the producer and no delivery report came for this long, new records go to the spool, behind the ones librdkafka keeps retrying.")
+FH_CFG_KEY(spool, take_back_after_ms, MS, (100, 86400000), "60000", "When no delivery report came for this long, the records still queued in librdkafka are taken back into the spool, so that a crash during a long outage does not lose them; records librdkafka had already sent may then be delivered twice (counted as suspects). Longer than a leader failover, so that a failover delivers every record exactly once.")
 FH_CFG_SECTION_END(spool)
 
 FH_CFG_PASSTHROUGH(kafka, "the Kafka sink (src/sink), with the sink work", "librdkafka producer properties, passed verbatim and checked by librdkafka.")

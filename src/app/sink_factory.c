@@ -69,6 +69,7 @@ static struct fh_sink *kafka_from_config(const struct fh_config *c, enum fh_sink
         .registry_timeout_ms = c->schema_registry.timeout_ms,
         .spool = c->spool.dir[0] != '\0' ? &spool : NULL,
         .spill_after_ms = c->spool.spill_after_ms,
+        .take_back_after_ms = c->spool.take_back_after_ms,
         .on_full = c->spool.on_full == FH_CFG_ON_FULL_STOP           ? FH_KAFKA_ON_FULL_STOP
                    : c->spool.on_full == FH_CFG_ON_FULL_BACKPRESSURE ? FH_KAFKA_ON_FULL_BACKPRESSURE
                                                                      : FH_KAFKA_ON_FULL_DROP,

@@ -19,9 +19,13 @@
  * Flow. In the direct mode fh_sink_write() encodes and hands the record to librdkafka
  * (copied; no allocation of ours, no syscall, no lock). With a spool, the sink switches to
  * spooling when librdkafka's queue is full, when a delivery fails with a retriable error, or
- * when no delivery report has arrived for spill_after_ms while records wait (then the
- * records still queued in librdkafka are purged into the spool, so that a crash does not
- * lose them). While spooling, every new record goes to the spool, behind the older ones.
+ * when no delivery report has arrived for spill_after_ms while records wait. While spooling,
+ * every new record goes to the spool, behind the older ones; the records librdkafka holds
+ * stay there and are retried by its idempotent producer (a leader failover delivers them
+ * exactly once). Only when the stall lasts take_back_after_ms are they purged into the
+ * spool, so that a crash during a long outage does not lose them: records librdkafka had
+ * sent once then come back "possibly persisted" and may be delivered twice (counted in
+ * dup_suspected). A record that fails takes everything queued behind it back at once.
  * When nothing of the sink's is in flight any more, a drain pass re-produces the spool in
  * gseq order (the sink's produce sequence number), starting slowly; the first failure ends
  * the pass and another starts after a backoff. When a pass has handed out everything, the
@@ -80,7 +84,8 @@ struct fh_kafka_sink_config {
     uint32_t fixed_schema_id;
     const struct fh_spool_config *spool; /* NULL: no spool */
     int64_t spill_after_ms;              /* stall detection, with a spool (default 3000) */
-    enum fh_kafka_on_full on_full;       /* with a spool */
+    int64_t take_back_after_ms;    /* stalled this long: purge librdkafka's queue (default 60000) */
+    enum fh_kafka_on_full on_full; /* with a spool */
     int64_t full_grace_ms; /* how long the spool may refuse before on_full (default 10000) */
 };
 

@@ -77,12 +77,14 @@ struct kafka_sink {
     uint64_t probe_limit;
     uint64_t spool_in_flight;
     int64_t spill_ns;
+    int64_t take_back_ns;
     int64_t last_ack_ns;
     int64_t last_purge_ns;
     int64_t next_pass_ns;
     int64_t backoff_ns;
     bool failure_seen;
     bool stalled_logged;
+    bool take_back_logged;
     bool spool_full_logged;
     bool closing;
     bool flushed;

@@ -568,18 +568,32 @@ static void kafka_poll(struct fh_sink *base)
         if (ks->in_flight > 0 && now - ks->last_purge_ns >= REPURGE_NS)
             purge_queued(ks, now);
     }
-    bool stalled = ks->in_flight > 0 && now - ks->last_ack_ns >= ks->spill_ns;
-    if (stalled && now - ks->last_purge_ns >= (ks->mode == FH_KAFKA_MODE_DIRECT ? 0 : REPURGE_NS)) {
+    /* A stall: new records go to the spool; what librdkafka holds stays there, retried by
+     * the idempotent producer (sequence numbers: a failover delivers it exactly once). Only a
+     * long stall takes it back into the spool: a purged record librdkafka had sent once
+     * comes back "possibly persisted", and producing it again may deliver it twice. */
+    int64_t quiet = now - ks->last_ack_ns;
+    bool stalled = ks->in_flight > 0 && quiet >= ks->spill_ns;
+    if (stalled) {
         if (!ks->stalled_logged)
-            log_warn("kafka: no delivery report for a while, moving queued records to the spool",
+            log_warn("kafka: no delivery report for a while, new records go to the spool",
                      "in_flight=%" PRIu64 " spill_after_ms=%lld", ks->in_flight,
                      (long long)(ks->spill_ns / 1000000));
         ks->stalled_logged = true;
         enter_spooling(ks, "stalled");
         end_pass(ks, true, now);
-        purge_queued(ks, now);
-    } else if (!stalled) {
+        if (quiet >= ks->take_back_ns && now - ks->last_purge_ns >= REPURGE_NS) {
+            if (!ks->take_back_logged)
+                log_warn("kafka: still no delivery report, taking queued records back into "
+                         "the spool",
+                         "in_flight=%" PRIu64 " take_back_after_ms=%lld", ks->in_flight,
+                         (long long)(ks->take_back_ns / 1000000));
+            ks->take_back_logged = true;
+            purge_queued(ks, now);
+        }
+    } else {
         ks->stalled_logged = false;
+        ks->take_back_logged = false;
     }
     if (ks->mode == FH_KAFKA_MODE_SPOOLING && !ks->closing && ks->in_flight == 0 &&
         now >= ks->next_pass_ns) {

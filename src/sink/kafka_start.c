@@ -274,6 +274,9 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
     ks->per_venue = cfg->topic_per_venue;
     ks->topic_base = strdup(cfg->topic ? cfg->topic : "trades");
     ks->spill_ns = (cfg->spill_after_ms > 0 ? cfg->spill_after_ms : 3000) * 1000000;
+    ks->take_back_ns = (cfg->take_back_after_ms > 0 ? cfg->take_back_after_ms : 60000) * 1000000;
+    if (ks->take_back_ns < ks->spill_ns)
+        ks->take_back_ns = ks->spill_ns;
     ks->backoff_ns = BACKOFF_MIN_NS;
     ks->next_gseq = 1;
     fh_ratelimit_init(&ks->rl_lost, 5, 60LL * 1000000000LL);

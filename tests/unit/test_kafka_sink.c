@@ -121,6 +121,7 @@ struct opts {
     struct fh_kafka_prop props[8];
     size_t nprops;
     int64_t spill_after_ms;
+    int64_t take_back_after_ms;
     uint64_t spool_max_bytes;
 };
 
@@ -149,6 +150,7 @@ static struct fh_sink *sink_new(struct cluster *c, struct opts *o)
         .nprops = o->nprops,
         .spool = o->spool_dir ? &sc : NULL,
         .spill_after_ms = o->spill_after_ms ? o->spill_after_ms : 60000,
+        .take_back_after_ms = o->take_back_after_ms ? o->take_back_after_ms : 60000,
     };
     char err[512];
     enum fh_kafka_start_error why;
@@ -401,15 +403,16 @@ static void test_failures_after_newer_spooled_keep_order(void **state)
     rm_rf(dir);
 }
 
-/* The same race with the default message.timeout.ms (never): a stall moves the queued
- * records to the spool, behind which the newer ones already wait. */
+/* The same race with the default message.timeout.ms (never): a stall that lasts
+ * take_back_after_ms moves the queued records to the spool, behind which the newer ones
+ * already wait. */
 static void test_stall_moves_queued_records_to_the_spool(void **state)
 {
     (void)state;
     struct cluster c;
     cluster_start(&c, 3);
     char *dir = fh_test_tmpdir();
-    struct opts o = {.spool_dir = dir, .spill_after_ms = 300};
+    struct opts o = {.spool_dir = dir, .spill_after_ms = 300, .take_back_after_ms = 300};
     prop(&o, "queue.buffering.max.messages", "300");
     struct fh_sink *s = sink_new(&c, &o);
     const struct fh_kafka_stats *k = fh_kafka_sink_stats(s);
@@ -433,6 +436,49 @@ static void test_stall_moves_queued_records_to_the_spool(void **state)
     assert_int_equal(LD(s->stats.failed), 0);
     fh_sink_free(s);
     expect_exactly_once_in_order(&c, 800);
+    cluster_stop(&c);
+    rm_rf(dir);
+}
+
+/* A stall shorter than take_back_after_ms (a leader failover): new records go to the spool,
+ * but what librdkafka holds stays there and is retried by the idempotent producer, never
+ * purged: a purged record librdkafka had sent once may already be in the log, and producing
+ * it again would deliver it twice (seen against Apache Kafka with a leader killed -9). */
+static void test_short_stall_leaves_queued_records_to_librdkafka(void **state)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 3);
+    char *dir = fh_test_tmpdir();
+    struct opts o = {.spool_dir = dir, .spill_after_ms = 300, .take_back_after_ms = 600000};
+    prop(&o, "queue.buffering.max.messages", "300");
+    struct fh_sink *s = sink_new(&c, &o);
+    const struct fh_kafka_stats *k = fh_kafka_sink_stats(s);
+    write_range(s, 0, 100);
+    pump_until_delivered(s, 100, 30);
+    cluster_all(&c, false);
+    struct fh_trade t;
+    for (int64_t i = 100; i < 350; i++) { /* into librdkafka, waiting */
+        make_trade(&t, i);
+        assert_int_equal(fh_sink_write(s, &t), 0);
+    }
+    /* Stalled for well over spill_after_ms: spooling, nothing taken back. */
+    for (int i = 0; i < 1500; i++) {
+        fh_sink_poll(s);
+        usleep(1000);
+    }
+    assert_int_equal(LD(k->mode), FH_KAFKA_MODE_SPOOLING);
+    write_range(s, 350, 550); /* spooled, behind the 250 librdkafka keeps */
+    assert_int_equal(LD(k->spooled), 200);
+    assert_int_equal(LD(k->purges), 0);
+    assert_int_equal(LD(k->spooled_failed), 0);
+    cluster_all(&c, true);
+    pump_until_delivered(s, 550, 60);
+    assert_int_equal(LD(s->stats.failed), 0);
+    assert_int_equal(LD(k->drained), 200);
+    assert_int_equal(LD(k->purges), 0);
+    fh_sink_free(s);
+    expect_exactly_once_in_order(&c, 550);
     cluster_stop(&c);
     rm_rf(dir);
 }
@@ -664,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_queue_full_spills_and_drains_in_order),
         cmocka_unit_test(test_failures_after_newer_spooled_keep_order),
         cmocka_unit_test(test_stall_moves_queued_records_to_the_spool),
+        cmocka_unit_test(test_short_stall_leaves_queued_records_to_librdkafka),
         cmocka_unit_test(test_shutdown_spools_the_rest_and_restart_drains_it),
         cmocka_unit_test(test_without_spool_full_queue_pushes_back_failures_are_lost),
         cmocka_unit_test(test_full_spool_pushes_back),
