@@ -37,12 +37,22 @@ add_test(NAME integration.kafka.daemon.registry
 set_tests_properties(integration.kafka.daemon.registry PROPERTIES ENVIRONMENT "${FH_TEST_ENV}"
                      LABELS "integration;kafka" TIMEOUT 120)
 
-# Against Apache Kafka itself: scripts/kafka-local runs one KRaft broker in a JVM (Java 17,
-# the jars scripts/install-deps caches outside the repository) for the test's lifetime; the
-# daemon's readback, read back by kcat and python3-confluent-kafka, is exactly the truth.
-# About 15 s (5-8 s of it the broker's start).
-add_test(NAME integration.kafka.real.readback
-         COMMAND ${FH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/kafka_test.py --producer daemon
-                 --broker real readback)
-set_tests_properties(integration.kafka.real.readback PROPERTIES ENVIRONMENT "${FH_TEST_ENV}"
-                     LABELS "integration;kafka;realkafka" TIMEOUT 400)
+# Against Apache Kafka itself: scripts/kafka-local runs KRaft brokers in JVMs (Java 17, the
+# jars scripts/install-deps caches outside the repository) for the test's lifetime; feedsim ->
+# feedhandler -> Kafka, read back by kcat and python3-confluent-kafka, against feedsim's truth.
+#   readback  one broker: exactly the truth (about 15 s, 5-8 s of it the broker's start)
+#   outage    one broker stopped for 20 s and started again: spooled, drained in order
+#   sigterm   one broker: SIGTERM flushes everything, exit 0
+#   cluster3  three brokers, replication factor 3, min.insync.replicas 2, feed faults; the
+#             busiest partition's leader killed -9 and restarted, then two brokers killed -9
+#             at once and restarted: exactly once, in order, the handler's counts agree
+set(FH_REAL_KAFKA_CASES "readback\;400" "outage\;600" "sigterm\;400" "cluster3\;900")
+foreach(item ${FH_REAL_KAFKA_CASES})
+  list(GET item 0 case)
+  list(GET item 1 timeout)
+  add_test(NAME integration.kafka.real.${case}
+           COMMAND ${FH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/kafka_test.py --producer daemon
+                   --broker real ${case})
+  set_tests_properties(integration.kafka.real.${case} PROPERTIES ENVIRONMENT "${FH_TEST_ENV}"
+                       LABELS "integration;kafka;realkafka" TIMEOUT ${timeout})
+endforeach()

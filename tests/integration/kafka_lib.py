@@ -208,16 +208,42 @@ class RealKafka:
         return {int(k): int(v) for k, v in
                 (kv.split("=") for kv in self.cmd("pids").split()[1:])}
 
-    def stop_broker(self, i):
-        """SIGTERM (a controlled shutdown), waits for the JVM to exit."""
-        self.cmd("stop %d" % i)
+    def stop_broker(self, *ids):
+        """SIGTERM (a controlled shutdown), waits for the JVMs to exit."""
+        self.cmd("stop " + " ".join(str(i) for i in ids))
 
-    def kill9_broker(self, i):
-        self.cmd("kill %d" % i)
+    def kill9_broker(self, *ids):
+        """kill -9, all of them at once."""
+        self.cmd("kill " + " ".join(str(i) for i in ids))
 
-    def start_broker(self, i):
-        """Starts a stopped or killed broker again; returns when the cluster lists it."""
-        self.cmd("start %d" % i)
+    def start_broker(self, *ids):
+        """Starts stopped or killed brokers again; returns when the cluster lists them."""
+        self.cmd("start " + " ".join(str(i) for i in ids))
+
+    def all_down(self):
+        """Every broker stopped (SIGTERM; the last ones cannot hand leadership over)."""
+        self.stop_broker(*range(1, self.brokers + 1))
+
+    def all_up(self):
+        self.start_broker(*range(1, self.brokers + 1))
+
+    def partitions(self, topic):
+        """{partition: (leader, replicas, in-sync replicas)} from the cluster's metadata."""
+        t = self.admin().list_topics(topic, timeout=10).topics[topic]
+        if t.error is not None:
+            raise AssertionError("topic %s: %s" % (topic, t.error))
+        return {p.id: (p.leader, sorted(p.replicas), sorted(p.isrs))
+                for p in t.partitions.values()}
+
+    def wait_in_sync(self, topic, timeout=180):
+        """Until every partition of topic has a leader and all its replicas in sync."""
+        def ok():
+            try:
+                parts = self.partitions(topic)
+            except Exception:  # noqa: BLE001 - metadata unavailable while brokers start
+                return False
+            return parts and all(ld >= 0 and rep == isr for ld, rep, isr in parts.values())
+        wait_until(ok, timeout, "topic %s: every replica in sync" % topic, step=0.5)
 
     def log_tail(self, n=40):
         try:
@@ -348,6 +374,19 @@ def consume_python(bootstrap, topics, timeout=120):
                 pos[(m.topic(), m.partition())] = m.offset()
         out.sort(key=lambda r: (r.topic, r.partition, r.offset))
         return out
+    finally:
+        c.close()
+
+
+def watermarks(bootstrap, topic):
+    """{partition: high watermark} (the number of records, from offset 0)."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "kafka-test-wm-%d" % os.getpid(),
+                  "enable.auto.commit": False, "log_level": 3})
+    try:
+        md = c.list_topics(topic, timeout=30).topics[topic]
+        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+                for p in md.partitions}
     finally:
         c.close()
 

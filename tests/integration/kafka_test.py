@@ -19,6 +19,10 @@ Usage: kafka_test.py [--producer driver|daemon] [--broker mock|real] CASE...
   registry_incompatible the registry refuses the schema: exit status 3, clear message
   registry_unreachable  no registry: exit status 3, clear message
   registry_existing     the schema is already registered: found, not registered again
+  cluster3              (--broker real --producer daemon) three brokers, replication factor 3,
+                        min.insync.replicas 2, feed faults; kill -9 the busiest partition's
+                        leader and restart it, kill -9 two brokers at once and restart them:
+                        every trade exactly once, in order, exact; metrics agree
 
 --producer driver (default) runs tests/tools/sinkdrive; daemon runs feedsim -> feedhandler
 (kafka_lib.DaemonProducer, for when the engine produces to Kafka).
@@ -26,7 +30,7 @@ Usage: kafka_test.py [--producer driver|daemon] [--broker mock|real] CASE...
 --broker mock (default) runs the cases against tests/tools/mockbroker (librdkafka's mock
 cluster); real against Apache Kafka (kafka_lib.RealKafka: scripts/kafka-local, a KRaft broker
 in a JVM; Java 17 and the jars scripts/install-deps caches). Cases run against the real
-broker so far: readback (REAL_CASES).
+broker: readback, outage, sigterm (REAL_CASES), and cluster3, which only it can run.
 """
 
 import argparse
@@ -41,7 +45,7 @@ import kafka_lib as K
 
 PRODUCER = "driver"
 BROKER = "mock"
-REAL_CASES = ("readback",)  # the cases that take --broker real
+REAL_CASES = ("readback", "outage", "sigterm", "cluster3")  # the cases for --broker real
 TOPIC = "trades"
 
 
@@ -149,12 +153,16 @@ def test_readback_variants():
 
 def test_outage():
     tmp = K.tmpdir("kafka-outage-")
-    rate, before, outage, after = 500, 4, 60, 6
+    # Against the mock cluster the outage lasts 60 s (the requirement); against Apache Kafka,
+    # where it is the broker process stopped and started again, 20 s show the same path.
+    rate, before, outage, after = 500, 4, (60 if BROKER == "mock" else 20), 6
     count = rate * (before + outage + after)
-    with K.MockBroker(3) as b, K.Registry() as reg:
+    with K.make_broker(BROKER) as b, K.Registry() as reg:
         b.create(TOPIC, 4)
+        # An outage longer than take_back_after_ms: the records librdkafka held are taken
+        # back into the spool too.
         sec = K.kafka_sections(b, TOPIC, registry=reg, spool_dir=os.path.join(tmp, "spool"),
-                               spool={"segment_bytes": "1m"})
+                               spool={"segment_bytes": "1m", "take_back_after_ms": 5000})
         with K.make_producer(PRODUCER, tmp, sec) as p:
             p.start(rate=rate, count=count, wait_drained=120)
             p.wait_stats(lambda s: s.get("delivered", 0) >= rate * 2, 60, "first deliveries")
@@ -346,7 +354,7 @@ def test_torn_segment():
 
 def test_sigterm():
     tmp = K.tmpdir("kafka-sigterm-")
-    with K.MockBroker(3) as b, K.Registry() as reg:
+    with K.make_broker(BROKER) as b, K.Registry() as reg:
         b.create(TOPIC, 4)
         sec = K.kafka_sections(b, TOPIC, registry=reg, spool_dir=os.path.join(tmp, "spool"),
                                kafka={"linger.ms": "50"})
@@ -450,6 +458,44 @@ def lost_runs(log_lines):
     return ids, anonymous
 
 
+def account(truth, records, dec, gaps, lost_ids):
+    """Per symbol, between the first and the last trade delivered: each truth trade is in
+    exactly one of the topic, a "trades lost" report (lost_ids, from lost_runs) or a "trade
+    gap" report (gaps, from engine_lib.gap_lines). Returns the totals."""
+    delivered, sym_of = {}, {}
+    for r in records:
+        d = dec.decode(r.value)
+        delivered.setdefault((d["venue"], d["symbol"]), set()).add(d["trade_id"])
+        sym_of[(d["venue"], d["native_symbol"])] = d["symbol"]
+    gap_ids = {}
+    for venue, native, _channel, first, n in gaps:
+        key = (venue, sym_of.get((venue, native), native))
+        gap_ids.setdefault(key, set()).update(range(first, first + n))
+    by_key = {}
+    for t in truth:
+        venue = "kraken" if t["venue"].startswith("kraken") else t["venue"]
+        sym = sym_of.get((venue, t["native_symbol"]))
+        if sym is not None:
+            by_key.setdefault((venue, sym), []).append(int(t["trade_id"]))
+    total = {"truth": 0, "delivered": 0, "lost": 0, "gap": 0}
+    for key, got in delivered.items():
+        lo, hi = min(got), max(got)
+        window = [i for i in by_key[key] if lo <= i <= hi]
+        lost = lost_ids.get(key, set())
+        gap = gap_ids.get(key, set())
+        for i in window:
+            n = (i in got) + (i in lost) + (i in gap)
+            assert n == 1, "%s id %d: delivered %s, lost %s, gap %s" % (
+                key, i, i in got, i in lost, i in gap)
+        assert got <= set(window), key
+        total["truth"] += len(window)
+        total["delivered"] += len([i for i in window if i in got])
+        total["lost"] += len([i for i in window if i in lost])
+        total["gap"] += len([i for i in window if i in gap])
+    assert total["truth"] == total["delivered"] + total["lost"] + total["gap"], total
+    return total
+
+
 def test_disk_full():
     """The spool on a 20 MB filesystem, every broker down until it is full and trades are
     dropped (counted), then back: the spool drains while the handler runs, the feeds resume,
@@ -514,45 +560,127 @@ def test_disk_full():
     assert flushed and int(flushed[-1]["lost"]) == sum(len(v) for v in lost_ids.values()), \
         (flushed, {k: len(v) for k, v in lost_ids.items()})
     assert int(flushed[-1]["lost_spool_full"]) > 0, flushed[-1]
-    gap_ids = {}
-    # Per symbol, between the first and the last trade delivered: each truth trade is in
-    # exactly one of topic / loss report / gap report.
-    delivered = {}
-    for r in records:
-        d = dec.decode(r.value)
-        delivered.setdefault((d["venue"], d["symbol"]), set()).add(d["trade_id"])
-    sym_of = {}
-    for r in records:
-        d = dec.decode(r.value)
-        sym_of[(d["venue"], d["native_symbol"])] = d["symbol"]
-    for venue, native, _channel, first, n in gaps:
-        key = (venue, sym_of.get((venue, native), native))
-        gap_ids.setdefault(key, set()).update(range(first, first + n))
     assert all(d.get("suppressed", "0") == "0" for d in gap_log), gap_log
-    by_key = {}
-    for t in truth:
-        venue = "kraken" if t["venue"].startswith("kraken") else t["venue"]
-        sym = sym_of.get((venue, t["native_symbol"]))
-        if sym is not None:
-            by_key.setdefault((venue, sym), []).append(int(t["trade_id"]))
-    total = {"truth": 0, "delivered": 0, "lost": 0, "gap": 0}
-    for key, got in delivered.items():
-        lo, hi = min(got), max(got)
-        window = [i for i in by_key[key] if lo <= i <= hi]
-        lost = lost_ids.get(key, set())
-        gap = gap_ids.get(key, set())
-        for i in window:
-            n = (i in got) + (i in lost) + (i in gap)
-            assert n == 1, "%s id %d: delivered %s, lost %s, gap %s" % (
-                key, i, i in got, i in lost, i in gap)
-        assert got <= set(window), key
-        total["truth"] += len(window)
-        total["delivered"] += len([i for i in window if i in got])
-        total["lost"] += len([i for i in window if i in lost])
-        total["gap"] += len([i for i in window if i in gap])
+    total = account(truth, records, dec, gaps, lost_ids)
     assert total["lost"] > 0, total
-    assert total["truth"] == total["delivered"] + total["lost"] + total["gap"], total
     print("disk_full: accounted", total)
+
+
+CLUSTER_FAULTS = [  # feed faults during cluster3, one every FAULT_EVERY_S
+    "kind=drop,venue=kraken_v2,code=1001",
+    "kind=shutdown,venue=binance,after=300ms",
+    "kind=drop,venue=kraken_v2,mode=reset",
+    "kind=drop,venue=binance,code=1011",
+    "kind=drop,venue=kraken_v2,mode=eof",
+    "kind=drop,venue=binance,mode=reset",
+]
+FAULT_EVERY_S = 1.5
+
+
+def test_cluster3():
+    """Apache Kafka, three combined broker+controller nodes; the topic has replication factor
+    3 and min.insync.replicas 2, and feedsim drops and rotates the handler's connections all
+    along. kill -9 the leader of the busiest partition (the handler goes on producing through
+    the new leaders), restart it; kill -9 two brokers at once (no quorum, no in-sync
+    majority: produce must stall into the spool, not fail), restart both. Per symbol, every
+    trade of feedsim's truth log between the first and the last delivered is in the topic
+    exactly once, or in a "trade gap" report of the handler (a connection dropped before the
+    exchange's replay could cover it); in truth order, with exact values, key and headers. The
+    handler's own counts agree with the consumer's."""
+    import threading
+    import engine_lib
+    assert PRODUCER == "daemon" and BROKER == "real", "cluster3: --producer daemon --broker real"
+    tmp = K.tmpdir("kafka-cluster3-")
+    stop_faults = threading.Event()
+    faults_done = []
+
+    def inject(fs):
+        i = 0
+        while not stop_faults.wait(FAULT_EVERY_S):
+            fs.fault(CLUSTER_FAULTS[i % len(CLUSTER_FAULTS)])
+            i += 1
+        faults_done.append(i)
+
+    with K.RealKafka(3) as b, K.Registry() as reg:
+        b.create(TOPIC, 4, rf=3, config={"min.insync.replicas": "2"})
+        sec = K.kafka_sections(b, TOPIC, registry=reg, spool_dir=os.path.join(tmp, "spool"),
+                               spool={"segment_bytes": "1m"})
+        sec["reconnect"] = {"stable_ms": 0}
+        with K.make_producer(PRODUCER, tmp, sec) as p:
+            p.start()
+            p.wait_stats(lambda s: s.get("delivered", 0) >= 3000, 90, "first deliveries")
+            injector = threading.Thread(target=inject, args=(p.fs,), daemon=True)
+            injector.start()
+            phases = {}
+            try:
+                # 1. kill -9 the leader of the busiest partition; produce goes on.
+                wm = K.watermarks(b.bootstrap, TOPIC)
+                busiest = max(wm, key=wm.get)
+                leader = b.partitions(TOPIC)[busiest][0]
+                st = p.stats()
+                b.kill9_broker(leader)
+                p.wait_stats(lambda s: s["delivered"] >= st["delivered"] + 5000, 180,
+                             "deliveries with broker %d dead" % leader)
+                phases["leader_killed"] = p.stats()
+                new_leader = b.partitions(TOPIC)[busiest][0]
+                assert new_leader not in (leader, -1), (leader, new_leader)
+                b.start_broker(leader)
+                b.wait_in_sync(TOPIC)
+                st = p.stats()
+                p.wait_stats(lambda s: s["delivered"] >= st["delivered"] + 3000, 120,
+                             "deliveries after broker %d came back" % leader)
+                # 2. kill -9 two brokers at once: records stall into the spool.
+                two = [i for i in (1, 2, 3) if i != leader]
+                st = p.stats()
+                b.kill9_broker(*two)
+                p.wait_stats(lambda s: s["kafka"]["spooled"] >= st["kafka"]["spooled"] + 3000
+                             and s["spool"]["pending"] > 0, 180, "records spooled")
+                time.sleep(3)
+                down = phases["two_killed"] = p.stats()
+                assert down["failed"] == 0 and not down["lost"].get("rejected"), down
+                b.start_broker(*two)
+                b.wait_in_sync(TOPIC)
+                p.wait_stats(lambda s: s["kafka"]["mode"] == 0 and s["spool"]["pending"] == 0
+                             and s["delivered"] >= down["delivered"] + 5000, 300,
+                             "the spool drained, producing directly again")
+            finally:
+                stop_faults.set()
+                injector.join(30)
+            p.signal(signal.SIGTERM)
+            rc = p.handler.wait_exit(120)
+            assert rc == 0, "exit status %s:\n%s" % (rc, p.handler.log_tail())
+            truth = p.truth()
+            gaps = engine_lib.gap_lines(p.handler)
+            flushed = p.handler.log_lines("kafka: flushed")
+            lost_ids, anonymous = lost_runs(p.handler.log_lines("trades lost"))
+        records = K.consume_python(b.bootstrap, [TOPIC])
+        K.kcat_matches(K.consume_kcat(b.bootstrap, TOPIC), records)
+        dec = K.Decoder(reg.url)
+        rep = K.check(truth, records, dec, complete="window")
+        parts = b.partitions(TOPIC)
+        b.stop()
+    for name, ph in phases.items():
+        print("cluster3: %s: delivered %d, kafka %s, spool %s" % (name, ph["delivered"],
+                                                                   ph["kafka"], ph["spool"]))
+    assert faults_done and faults_done[0] > 0, "no feed faults were injected"
+    assert phases["two_killed"]["kafka"]["spooled"] > 0, phases["two_killed"]
+    # Exactly once, in order, exact values, keys and headers (check), nothing lost.
+    assert not rep.errors, rep.summary()
+    assert rep.duplicates == 0, rep.summary()
+    assert anonymous == 0 and not lost_ids, lost_ids
+    total = account(truth, records, dec, gaps, lost_ids)
+    assert total["delivered"] == rep.distinct == len(records), (total, rep.summary())
+    # The handler's counts: its last flush delivered every record the consumer read, and the
+    # spool ended empty.
+    fl = flushed[-1]
+    assert fl["delivered_all"] == "yes" and int(fl["lost"]) == 0, fl
+    assert int(fl["spool_pending"]) == 0, fl
+    assert int(fl["delivered"]) == len(records), (fl, len(records))
+    assert all(sorted(rep_) == sorted(isr) for _, rep_, isr in parts.values()), parts
+    print("cluster3: %d feed faults; truth %d, delivered %d, in gap reports %d, lost %d, "
+          "duplicates %d, out of order 0; handler delivered=%s, consumer read %d" % (
+              faults_done[0], total["truth"], total["delivered"], total["gap"], total["lost"],
+              rep.duplicates, fl["delivered"], len(records)))
 
 
 def main():
