@@ -167,6 +167,7 @@ class RealKafka:
         self.bootstrap = line.split("=", 1)[1]
         with open(self.ports_path) as f:
             self.info = json.load(f)
+        self.seen_pids = set()
         self.started_s = time.monotonic() - t0
         print("real kafka: %d broker(s) at %s in %.1f s" % (brokers, self.bootstrap,
                                                             self.started_s), flush=True)
@@ -205,8 +206,10 @@ class RealKafka:
                    step=0.2)
 
     def pids(self):
-        return {int(k): int(v) for k, v in
-                (kv.split("=") for kv in self.cmd("pids").split()[1:])}
+        got = {int(k): int(v) for k, v in
+               (kv.split("=") for kv in self.cmd("pids").split()[1:])}
+        self.seen_pids.update(v for v in got.values() if v > 0)
+        return got
 
     def stop_broker(self, *ids):
         """SIGTERM (a controlled shutdown), waits for the JVMs to exit."""
@@ -219,6 +222,7 @@ class RealKafka:
     def start_broker(self, *ids):
         """Starts stopped or killed brokers again; returns when the cluster lists them."""
         self.cmd("start " + " ".join(str(i) for i in ids))
+        self.pids()  # the new JVMs: stop() checks that none is left
 
     def all_down(self):
         """Every broker stopped (SIGTERM; the last ones cannot hand leadership over)."""
@@ -234,6 +238,14 @@ class RealKafka:
             raise AssertionError("topic %s: %s" % (topic, t.error))
         return {p.id: (p.leader, sorted(p.replicas), sorted(p.isrs))
                 for p in t.partitions.values()}
+
+    def topic_config(self, topic):
+        """{name: value} of the topic's configuration as the cluster reports it."""
+        from confluent_kafka.admin import ConfigResource
+        res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+        a = self.admin()  # kept alive until the answer came
+        got = a.describe_configs([res])[res].result(timeout=30)
+        return {k: e.value for k, e in got.items()}
 
     def wait_in_sync(self, topic, timeout=180):
         """Until every partition of topic has a leader and all its replicas in sync."""
@@ -253,8 +265,14 @@ class RealKafka:
             return ""
 
     def stop(self):
-        """Stops every broker; kafka-local must exit 0 (no broker died by itself)."""
+        """Stops every broker; kafka-local must exit 0 (no broker died by itself), and no
+        broker JVM it ever started may be left running."""
+        jvms = set(self.info.get("pids", {}).values()) | set(self.seen_pids)
         if self.proc.poll() is None:
+            try:
+                jvms |= set(self.pids().values())
+            except AssertionError:
+                pass
             try:
                 self.proc.stdin.close()  # the end of its commands: it stops the cluster
             except OSError:
@@ -266,6 +284,8 @@ class RealKafka:
             raise AssertionError("kafka-local did not stop:\n" + self.log_tail())
         if rc != 0:
             raise AssertionError("kafka-local exited with %d:\n%s" % (rc, self.log_tail()))
+        left = [pid for pid in jvms if pid > 0 and _running(pid)]
+        assert not left, "broker JVMs left running after kafka-local exited: %r" % left
 
     def _abort(self):
         if self.proc.poll() is None:
@@ -287,6 +307,15 @@ class RealKafka:
 
     def __exit__(self, *exc):
         self._abort()
+        return False
+
+
+def _running(pid):
+    """True when pid is a live process (not a zombie)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
         return False
 
 
@@ -334,7 +363,8 @@ class Registry:
 # ---- consumers we did not write -----------------------------------------------------------
 
 
-Record = collections.namedtuple("Record", "topic partition offset key headers value")
+Record = collections.namedtuple("Record", "topic partition offset key headers value timestamp")
+TS_CREATE = 1  # confluent_kafka.TIMESTAMP_CREATE_TIME
 
 
 def consume_python(bootstrap, topics, timeout=120):
@@ -370,7 +400,7 @@ def consume_python(bootstrap, topics, timeout=120):
                         (m.headers() or [])]
                 out.append(Record(m.topic(), m.partition(), m.offset(),
                                   m.key().decode() if m.key() is not None else None, hdrs,
-                                  m.value()))
+                                  m.value(), m.timestamp()))
                 pos[(m.topic(), m.partition())] = m.offset()
         out.sort(key=lambda r: (r.topic, r.partition, r.offset))
         return out

@@ -306,7 +306,14 @@ def test_torn_segment():
             st = run_to_end(p, 120)  # flush: purge what librdkafka holds into the spool
             truth = p.truth()
             assert st["failed"] == 0 and st["delivered"] == 0, st
-            assert st["spool"]["pending"] == st["accepted"], st
+            if driver():
+                assert st["spool"]["pending"] == st["accepted"], st
+            else:
+                # The daemon's last scrape precedes its flush, which takes back what
+                # librdkafka still held (a stall leaves it there): the flush line is final.
+                fl = p.handler.log_lines("kafka: flushed")[-1]
+                assert int(fl["delivered"]) == 0 and int(fl["lost"]) == 0, fl
+                assert int(fl["spool_pending"]) >= st["accepted"], (fl, st)
             # A crash in the middle of a write: half a record at the end of the last segment
             # (front segments here: the records came back from librdkafka's queue).
             segs = K.spool_segments(spool)
@@ -566,6 +573,16 @@ def test_disk_full():
     print("disk_full: accounted", total)
 
 
+# docs/OPERATIONS.md, "The topic": what cluster3 creates its topic with.
+RECOMMENDED_TOPIC_CONFIG = {
+    "min.insync.replicas": "2",
+    "compression.type": "producer",
+    "cleanup.policy": "delete",
+    "retention.ms": str(7 * 24 * 3600 * 1000),
+    "unclean.leader.election.enable": "false",
+    "message.timestamp.type": "CreateTime",
+}
+
 CLUSTER_FAULTS = [  # feed faults during cluster3, one every FAULT_EVERY_S
     "kind=drop,venue=kraken_v2,code=1001",
     "kind=shutdown,venue=binance,after=300ms",
@@ -602,7 +619,7 @@ def test_cluster3():
         faults_done.append(i)
 
     with K.RealKafka(3) as b, K.Registry() as reg:
-        b.create(TOPIC, 4, rf=3, config={"min.insync.replicas": "2"})
+        b.create(TOPIC, 4, rf=3, config=RECOMMENDED_TOPIC_CONFIG)  # docs/OPERATIONS.md
         sec = K.kafka_sections(b, TOPIC, registry=reg, spool_dir=os.path.join(tmp, "spool"),
                                spool={"segment_bytes": "1m"})
         sec["reconnect"] = {"stable_ms": 0}
@@ -658,6 +675,7 @@ def test_cluster3():
         dec = K.Decoder(reg.url)
         rep = K.check(truth, records, dec, complete="window")
         parts = b.partitions(TOPIC)
+        topic_cfg = b.topic_config(TOPIC)
         b.stop()
     for name, ph in phases.items():
         print("cluster3: %s: delivered %d, kafka %s, spool %s" % (name, ph["delivered"],
@@ -676,7 +694,14 @@ def test_cluster3():
     assert fl["delivered_all"] == "yes" and int(fl["lost"]) == 0, fl
     assert int(fl["spool_pending"]) == 0, fl
     assert int(fl["delivered"]) == len(records), (fl, len(records))
-    assert all(sorted(rep_) == sorted(isr) for _, rep_, isr in parts.values()), parts
+    assert all(sorted(rep_) == sorted(isr) and len(isr) == 3 for _, rep_, isr in parts.values()), \
+        parts
+    for k, v in RECOMMENDED_TOPIC_CONFIG.items():
+        assert topic_cfg.get(k) == v, (k, topic_cfg.get(k), v)
+    # The record timestamp is the trade's receive time (CreateTime, ms), not the broker's.
+    for r in records[:2000]:
+        d = dec.decode(r.value)
+        assert r.timestamp == (K.TS_CREATE, d["receive_time_ns"] // 1000000), (r.timestamp, d)
     print("cluster3: %d feed faults; truth %d, delivered %d, in gap reports %d, lost %d, "
           "duplicates %d, out of order 0; handler delivered=%s, consumer read %d" % (
               faults_done[0], total["truth"], total["delivered"], total["gap"], total["lost"],
