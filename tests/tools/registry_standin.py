@@ -11,6 +11,10 @@ Implements what feedhandler calls and what test consumers need:
 
 with the registry's JSON error bodies ({"error_code": 40401, "message": ...}). Schemas are
 compared as parsed JSON, ids are global (one id per distinct schema), versions per subject.
+Only Avro: a request's schemaType must be absent or AVRO, and the schema must parse as Avro
+(with python3-avro where it is installed, else as JSON); otherwise 422, error_code 42201.
+tests/integration/registry_conformance.py checks these answers against Confluent's documented
+REST API (and against a real registry, Apicurio's Confluent-compatible API).
 
 Compatibility is not computed: every change is compatible unless the subject was marked
 incompatible (--incompatible SUBJECT, or POST /_admin/incompatible/SUBJECT), which is how
@@ -36,6 +40,33 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CT = "application/vnd.schemaregistry.v1+json"
+
+try:
+    import avro.schema as avro_schema  # python3-avro: Debian's interpreter has it
+except ImportError:  # pragma: no cover - then only JSON is checked
+    avro_schema = None
+
+
+def valid_schema(text):
+    try:
+        json.loads(text)
+        if avro_schema is not None:
+            avro_schema.parse(text)
+        return True
+    except Exception:  # noqa: BLE001 - ValueError, avro's SchemaParseException, ...
+        return False
+
+
+def version_number(text, count):
+    """A version path element: (number, None), or (None, (status, error_code, message))."""
+    if text == "latest":
+        return (count, None) if count else (None, (404, 40402, "Version latest not found."))
+    if not text.isdigit() or not 1 <= int(text) <= 2 ** 31 - 1:
+        return None, (422, 42202, "The specified version '%s' is not a valid version id. "
+                      "Allowed values are between [1, 2^31-1] and the string \"latest\"" % text)
+    if int(text) > count:
+        return None, (404, 40402, "Version %s not found." % text)
+    return int(text), None
 
 
 class Registry:
@@ -99,15 +130,17 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(status, {"error_code": code, "message": message})
 
     def body_schema(self):
+        """The request's schema text, or None when it is not a valid Avro schema."""
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n) if n else b""
         try:
             doc = json.loads(raw)
             text = doc["schema"]
-            json.loads(text)
-            return text
-        except (ValueError, KeyError, TypeError):
+            if doc.get("schemaType", "AVRO") != "AVRO" or not isinstance(text, str):
+                return None
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
+        return text if valid_schema(text) else None
 
     def handle_any(self, method):
         reg = self.registry
@@ -153,12 +186,15 @@ class Handler(BaseHTTPRequestHandler):
                 return self.error(404, 40403, "Schema not found")
             return self.reply(200, {"subject": subject, "id": found[0], "version": found[1],
                                     "schema": text})
-        m = re.fullmatch(r"/compatibility/subjects/([^/]+)/versions/(latest|\d+)", path)
+        m = re.fullmatch(r"/compatibility/subjects/([^/]+)/versions/([^/]+)", path)
         if m:
             subject = m.group(1)
             with reg.lock:
                 if not reg.subjects.get(subject):
                     return self.error(404, 40401, "Subject '%s' not found." % subject)
+                _, bad = version_number(m.group(2), len(reg.subjects[subject]))
+                if bad:
+                    return self.error(*bad)
                 ok = subject not in reg.incompatible or reg.find(subject, text) is not None
             body = {"is_compatible": ok}
             if not ok:
@@ -178,16 +214,16 @@ class Handler(BaseHTTPRequestHandler):
                 return self.error(404, 40403, "Schema %d not found" % i)
             if path == "/subjects":
                 return self.reply(200, sorted(reg.subjects))
-            m = re.fullmatch(r"/subjects/([^/]+)/versions(?:/(latest|\d+))?", path)
+            m = re.fullmatch(r"/subjects/([^/]+)/versions(?:/([^/]+))?", path)
             if m:
                 versions = reg.subjects.get(m.group(1))
                 if not versions:
                     return self.error(404, 40401, "Subject '%s' not found." % m.group(1))
                 if m.group(2) is None:
                     return self.reply(200, list(range(1, len(versions) + 1)))
-                v = len(versions) if m.group(2) == "latest" else int(m.group(2))
-                if not 1 <= v <= len(versions):
-                    return self.error(404, 40402, "Version %d not found." % v)
+                v, bad = version_number(m.group(2), len(versions))
+                if bad:
+                    return self.error(*bad)
                 sid = versions[v - 1]
                 return self.reply(200, {"subject": m.group(1), "version": v, "id": sid,
                                         "schema": reg.schemas[sid - 1]})
