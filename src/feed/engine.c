@@ -265,6 +265,11 @@ int fh_engine_new(uv_loop_t *loop, const struct fh_feed_config *cfg, struct fh_e
         goto fail;
     }
     uv_check_init(loop, &e->check);
+    int wfd = fh_sink_wake_fd(cfg->sink);
+    if (wfd >= 0 && uv_poll_init(loop, &e->sink_wake, wfd) == 0) {
+        e->sink_wake.data = e;
+        e->sink_wake_inited = true;
+    }
     uv_timer_init(loop, &e->tick);
     uv_timer_init(loop, &e->resume);
     e->check.data = e;
@@ -293,6 +298,8 @@ int fh_engine_start(struct fh_engine *e, void (*done)(struct fh_engine *e, void 
     e->done = done;
     e->done_ctx = ctx;
     uv_check_start(&e->check, eng_check_cb);
+    if (e->sink_wake_inited)
+        uv_poll_start(&e->sink_wake, UV_READABLE, eng_sink_wake_cb);
     uv_timer_start(&e->tick, eng_tick_cb, (uint64_t)e->tick_ms, (uint64_t)e->tick_ms);
     for (size_t i = 0; i < e->n_venues; i++) {
         struct venue *v = &e->venues[i];
@@ -358,6 +365,8 @@ void eng_maybe_finish_stop(struct fh_engine *e)
         }
         if (e->handles_inited) {
             close_handle(e, (uv_handle_t *)&e->check);
+            if (e->sink_wake_inited)
+                close_handle(e, (uv_handle_t *)&e->sink_wake);
             close_handle(e, (uv_handle_t *)&e->tick);
             close_handle(e, (uv_handle_t *)&e->resume);
         }

@@ -122,6 +122,8 @@ struct fh_engine {
     int64_t next_req_id;
     int64_t tick_ms;
     uv_check_t check;
+    uv_poll_t sink_wake; /* the sink's wake descriptor (fh_sink_wake_fd), when it has one */
+    bool sink_wake_inited;
     uv_timer_t tick;
     uv_timer_t resume;
     bool handles_inited;
@@ -250,6 +252,7 @@ static inline int channel_index(const struct venue *v, enum fh_trade_kind k)
 void eng_bp_account(struct fh_engine *e, int64_t now);
 void eng_bp_end(struct fh_engine *e, int64_t now);
 void eng_check_cb(uv_check_t *c);
+void eng_sink_wake_cb(uv_poll_t *h, int status, int events);
 void eng_finish_rotation(struct slot *sl, int64_t now);
 void eng_maybe_finish_stop(struct fh_engine *e);
 void eng_on_ack(struct session *s, const struct fh_venue_msg *m, int64_t now);

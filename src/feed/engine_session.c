@@ -638,6 +638,16 @@ void eng_resume_cb(uv_timer_t *t)
     uv_timer_stop(&e->resume);
 }
 
+/* The sink's wake descriptor is readable (e.g. delivery reports arrived while the loop was
+ * idle): served now rather than at the next tick. */
+void eng_sink_wake_cb(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct fh_engine *e = h->data;
+    fh_sink_wake(e->cfg.sink);
+}
+
 void eng_check_cb(uv_check_t *c)
 {
     struct fh_engine *e = c->data;

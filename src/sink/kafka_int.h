@@ -70,6 +70,10 @@ struct kafka_sink {
      * younger one took before its delivery report is not measured. */
     struct recv_stamp *stamps;
     uint64_t stamp_mask;
+    /* An eventfd librdkafka writes to when its main queue (delivery reports) becomes non-empty
+     * (rd_kafka_queue_io_event_enable): fh_sink_wake_fd, so that an idle loop serves delivery
+     * reports when they arrive, not at its next timer. -1: none. */
+    int wake_fd;
     int64_t snap_ns;    /* when the last receive -> ack snapshot was taken */
     uint64_t snap_next; /* the slot it goes to next (the oldest) */
     int mode;

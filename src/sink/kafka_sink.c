@@ -34,6 +34,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DRAIN_PER_POLL    4096
 #define PROBE_START       32
@@ -726,9 +727,27 @@ void fh__kafka_destroy(struct fh_sink *base)
     }
     if (ks->rk != NULL)
         rd_kafka_destroy(ks->rk);
+    if (ks->wake_fd >= 0)
+        close(ks->wake_fd);
     free(ks->topic_base);
     free(ks->stamps);
     free(ks);
+}
+
+static int kafka_wake_fd(struct fh_sink *base)
+{
+    return ((struct kafka_sink *)base)->wake_fd;
+}
+
+/* The eventfd was readable: one read resets it (librdkafka writes again when its queue next
+ * becomes non-empty after a poll), then the delivery reports are served. */
+static void kafka_wake(struct fh_sink *base)
+{
+    struct kafka_sink *ks = (struct kafka_sink *)base;
+    uint64_t v;
+    if (ks->wake_fd >= 0 && read(ks->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        log_debug("kafka: eventfd read failed", "errno=%d", errno);
+    kafka_poll(base);
 }
 
 const struct fh_sink_ops fh__kafka_ops = {
@@ -737,4 +756,6 @@ const struct fh_sink_ops fh__kafka_ops = {
     .poll = kafka_poll,
     .flush = kafka_flush,
     .destroy = fh__kafka_destroy,
+    .wake_fd = kafka_wake_fd,
+    .wake = kafka_wake,
 };

@@ -14,11 +14,13 @@
 #include "sink/loss.h"
 #include "sink/registry.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 
 const char *const FH_KAFKA_DEFAULTS[][2] = {
     {"enable.idempotence", "true"},
@@ -279,6 +281,7 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
         ks->take_back_ns = ks->spill_ns;
     ks->backoff_ns = BACKOFF_MIN_NS;
     ks->next_gseq = 1;
+    ks->wake_fd = -1;
     fh_ratelimit_init(&ks->rl_lost, 5, 60LL * 1000000000LL);
     fh_ratelimit_init(&ks->rl_err, 10, 60LL * 1000000000LL);
     rd_kafka_conf_t *conf = NULL;
@@ -376,6 +379,17 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
         goto fail;
     }
     conf = NULL; /* owned by rk now */
+    /* Without it delivery reports wait for the loop's next iteration (its timer when idle). */
+    ks->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ks->wake_fd >= 0) {
+        static const uint64_t one = 1;
+        rd_kafka_queue_t *q = rd_kafka_queue_get_main(ks->rk);
+        rd_kafka_queue_io_event_enable(q, ks->wake_fd, &one, sizeof(one));
+        rd_kafka_queue_destroy(q);
+    } else {
+        log_warn("kafka: no eventfd: delivery reports are served at the loop's pace", "errno=%d",
+                 errno);
+    }
     for (size_t i = 0; i < ks->ntopics; i++) {
         ks->topics[i].rkt = rd_kafka_topic_new(ks->rk, ks->topics[i].name, NULL);
         if (ks->topics[i].rkt == NULL) {

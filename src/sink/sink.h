@@ -42,6 +42,11 @@ struct fh_sink_ops {
     void (*poll)(struct fh_sink *s);
     int (*flush)(struct fh_sink *s, int64_t timeout_ms);
     void (*destroy)(struct fh_sink *s);
+    /* Optional (NULL: none). wake_fd: a descriptor that becomes readable when work for
+     * fh_sink_poll arrived by itself (the Kafka sink: delivery reports), so that an idle event
+     * loop wakes up for it, or -1. wake: called when it was readable; clears it and polls. */
+    int (*wake_fd)(struct fh_sink *s);
+    void (*wake)(struct fh_sink *s);
 };
 
 struct fh_sink {
@@ -67,6 +72,22 @@ static inline int fh_sink_write(struct fh_sink *s, const struct fh_trade *t)
 static inline void fh_sink_poll(struct fh_sink *s)
 {
     s->ops->poll(s);
+}
+
+/* The descriptor an event loop watches (readable: call fh_sink_wake), or -1: the sink needs
+ * nothing but fh_sink_poll once per loop iteration. */
+static inline int fh_sink_wake_fd(struct fh_sink *s)
+{
+    return s->ops->wake_fd != NULL ? s->ops->wake_fd(s) : -1;
+}
+
+/* The wake descriptor was readable: clears it and polls. */
+static inline void fh_sink_wake(struct fh_sink *s)
+{
+    if (s->ops->wake != NULL)
+        s->ops->wake(s);
+    else
+        s->ops->poll(s);
 }
 
 /* fh_sink_flush result: not everything was delivered in time, but all of the rest is kept

@@ -67,7 +67,8 @@ static void ts_destroy(struct fh_sink *s)
     (void)s;
 }
 
-static const struct fh_sink_ops ts_ops = {"test", ts_write, ts_poll, ts_flush, ts_destroy};
+static const struct fh_sink_ops ts_ops = {
+    .name = "test", .write = ts_write, .poll = ts_poll, .flush = ts_flush, .destroy = ts_destroy};
 
 /* ---- the world: loop, clock, connections -------------------------------------------------- */
 

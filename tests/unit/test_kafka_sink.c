@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
@@ -653,6 +654,35 @@ static void test_receive_to_ack_latency(void **state)
     rm_rf(dir);
 }
 
+/* The wake descriptor becomes readable when a delivery report arrives, without any poll (an
+ * idle loop wakes up for it); fh_sink_wake clears it and serves the report. */
+static void test_wake_fd_signals_delivery_reports(void **state)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 3);
+    struct opts o = {0};
+    prop(&o, "linger.ms", "0");
+    struct fh_sink *s = sink_new(&c, &o);
+    int fd = fh_sink_wake_fd(s);
+    assert_true(fd >= 0);
+    struct fh_trade t;
+    for (int64_t i = 0; i < 3; i++) {
+        make_trade(&t, i);
+        assert_int_equal(fh_sink_write(s, &t), 0);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        assert_int_equal(poll(&p, 1, 60000), 1); /* bounded: not a timing assertion */
+        int spins = 0;
+        while (fh_sink_wake(s), LD(s->stats.delivered) < (uint64_t)i + 1) {
+            assert_true(spins++ < 60000); /* the report may follow the wake-up a little later */
+            poll(&p, 1, 1);
+        }
+    }
+    assert_int_equal(fh_sink_flush(s, 10000), 0);
+    fh_sink_free(s);
+    cluster_stop(&c);
+}
+
 static void test_bad_property_is_a_configuration_error(void **state)
 {
     (void)state;
@@ -715,6 +745,7 @@ int main(void)
         cmocka_unit_test(test_without_spool_full_queue_pushes_back_failures_are_lost),
         cmocka_unit_test(test_full_spool_pushes_back),
         cmocka_unit_test(test_receive_to_ack_latency),
+        cmocka_unit_test(test_wake_fd_signals_delivery_reports),
         cmocka_unit_test(test_bad_property_is_a_configuration_error),
         cmocka_unit_test(test_librdkafka_logs_through_our_logger),
     };
