@@ -253,6 +253,7 @@ static void test_key_names_are_the_contract(void **state)
         {"spool", "queue_bytes"},
         {"spool", "inflight_max"},
         {"spool", "spill_after_ms"},
+        {"spool", "take_back_after_ms"},
         {"spool", "reserve_bytes"},
         {"spool", "on_full"},
         {"spool", "full_grace_ms"},
