@@ -1,17 +1,11 @@
 /*
  * test_http_async.c - the non-blocking HTTP client on a libuv loop (src/net/http_async.c).
  *
- * Every case talks to a real HTTP/1.1 server over loopback: a small server thread in this
- * file (poll(2) over its connections) with one behaviour per path:
- *   /ok        200 "hello", Retry-After, X-MBX-USED-WEIGHT-1M (lower case), X-Echo (the
- *              request's X-Test header)
- *   /throttle  429 with Retry-After
- *   /size/N    200 with N bytes of a known pattern
- *   /hold      held until hold_target requests are held at once, then all answered
- *   /hang      never answered
- *   /short     a Content-Length longer than what is sent, then the connection closes
- * The server counts connections accepted and closed and requests read, so the tests can see
- * what the client did on the wire (concurrency, reuse, connections closed by cancel/close).
+ * Every case talks to a real HTTP/1.1 server over loopback: the server thread of
+ * http_test_server.h, whose paths each have one behaviour (/ok, /throttle, /size/N, /hold,
+ * /hang, /short) and which counts connections accepted and closed and requests read, so the
+ * tests see what the client did on the wire (concurrency, reuse, connections closed by cancel
+ * and close). TLS cases are in test_http_async_tls.c.
  * No test asserts a duration; timeouts are only given generous values so that a broken client
  * fails instead of hanging.
  */
@@ -19,6 +13,7 @@
 
 #include "core/err.h"
 #include "net/http_async.h"
+#include "http_test_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,217 +26,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-/* ---- the server thread --------------------------------------------------------------------- */
-
-#define SRV_CONNS 32
-
-struct sconn {
-    int fd;
-    char in[4096];
-    size_t len;
-    bool held;
-};
-
-struct server {
-    int listen_fd, wake[2];
-    uint16_t port;
-    pthread_t thread;
-    int hold_target;
-    struct sconn conns[SRV_CONNS];
-    atomic_int accepted, closed, requests, held_max;
-    int held_now;
-};
-
-static void send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return; /* the client went away (a body it refused, a cancel) */
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
-static void respond(int fd, int status, const char *extra, const char *body, size_t len)
-{
-    char head[512];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nContent-Type: text/plain\r\n%s\r\n",
-                     status, len, extra);
-    send_all(fd, head, (size_t)n);
-    send_all(fd, body, len);
-}
-
-static char pattern_at(size_t i)
-{
-    return (char)('a' + (i * 7 + i / 26) % 26);
-}
-
-static void conn_close(struct server *sv, struct sconn *k)
-{
-    if (k->held)
-        sv->held_now--;
-    close(k->fd);
-    k->fd = -1;
-    k->len = 0;
-    k->held = false;
-    atomic_fetch_add(&sv->closed, 1);
-}
-
-static void answer_held(struct server *sv)
-{
-    for (int i = 0; i < SRV_CONNS; i++) {
-        struct sconn *k = &sv->conns[i];
-        if (k->fd >= 0 && k->held) {
-            k->held = false;
-            respond(k->fd, 200, "", "held", 4);
-        }
-    }
-    sv->held_now = 0;
-}
-
-/* Serves one request line; returns false when the connection must close. */
-static bool serve(struct server *sv, struct sconn *k, const char *req)
-{
-    char path[256] = "";
-    if (sscanf(req, "GET %255s HTTP/1.1", path) != 1)
-        return false;
-    atomic_fetch_add(&sv->requests, 1);
-    if (strcmp(path, "/ok") == 0) {
-        char extra[256] = "Retry-After: 7\r\nx-mbx-used-weight-1m: 42\r\n";
-        const char *t = strstr(req, "\r\nX-Test: ");
-        if (t != NULL) {
-            t += 10;
-            size_t l = strcspn(t, "\r");
-            size_t off = strlen(extra);
-            snprintf(extra + off, sizeof(extra) - off, "X-Echo: %.*s\r\n", (int)l, t);
-        }
-        respond(k->fd, 200, extra, "hello", 5);
-    } else if (strcmp(path, "/throttle") == 0) {
-        respond(k->fd, 429, "Retry-After: 3\r\n", "slow down", 9);
-    } else if (strncmp(path, "/size/", 6) == 0) {
-        size_t n = strtoul(path + 6, NULL, 10);
-        char *b = malloc(n + 1);
-        for (size_t i = 0; i < n; i++)
-            b[i] = pattern_at(i);
-        respond(k->fd, 200, "", b, n);
-        free(b);
-    } else if (strcmp(path, "/hold") == 0) {
-        k->held = true;
-        if (++sv->held_now > atomic_load(&sv->held_max))
-            atomic_store(&sv->held_max, sv->held_now);
-        if (sv->held_now >= sv->hold_target)
-            answer_held(sv);
-    } else if (strcmp(path, "/hang") == 0) {
-        /* never answered */
-    } else if (strcmp(path, "/short") == 0) {
-        const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc";
-        send_all(k->fd, r, strlen(r));
-        return false;
-    } else {
-        respond(k->fd, 404, "", "", 0);
-    }
-    return true;
-}
-
-static void conn_readable(struct server *sv, struct sconn *k)
-{
-    ssize_t r = recv(k->fd, k->in + k->len, sizeof(k->in) - 1 - k->len, 0);
-    if (r <= 0) {
-        conn_close(sv, k);
-        return;
-    }
-    k->len += (size_t)r;
-    k->in[k->len] = '\0';
-    if (k->len >= 4 && memcmp(k->in, "GET ", 4) != 0) {
-        /* Not HTTP (a TLS ClientHello): answer in plain text and hang up, as servers do. */
-        const char *bad = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
-        send_all(k->fd, bad, strlen(bad));
-        conn_close(sv, k);
-        return;
-    }
-    char *end;
-    while ((end = strstr(k->in, "\r\n\r\n")) != NULL) {
-        *end = '\0';
-        bool keep = serve(sv, k, k->in);
-        size_t used = (size_t)(end + 4 - k->in);
-        memmove(k->in, k->in + used, k->len - used + 1);
-        k->len -= used;
-        if (!keep) {
-            conn_close(sv, k);
-            return;
-        }
-    }
-}
-
-static void *server_main(void *arg)
-{
-    struct server *sv = arg;
-    for (;;) {
-        struct pollfd p[SRV_CONNS + 2];
-        int idx[SRV_CONNS + 2];
-        nfds_t n = 0;
-        p[n++] = (struct pollfd){.fd = sv->wake[0], .events = POLLIN};
-        p[n++] = (struct pollfd){.fd = sv->listen_fd, .events = POLLIN};
-        for (int i = 0; i < SRV_CONNS; i++) {
-            if (sv->conns[i].fd >= 0) {
-                idx[n] = i;
-                p[n++] = (struct pollfd){.fd = sv->conns[i].fd, .events = POLLIN};
-            }
-        }
-        if (poll(p, n, -1) < 0)
-            continue;
-        if (p[0].revents)
-            return NULL;
-        if (p[1].revents & POLLIN) {
-            int fd = accept(sv->listen_fd, NULL, NULL);
-            for (int i = 0; fd >= 0 && i < SRV_CONNS; i++) {
-                if (sv->conns[i].fd < 0) {
-                    sv->conns[i].fd = fd;
-                    fd = -1;
-                    atomic_fetch_add(&sv->accepted, 1);
-                }
-            }
-            if (fd >= 0)
-                close(fd);
-        }
-        for (nfds_t j = 2; j < n; j++)
-            if (p[j].revents && sv->conns[idx[j]].fd >= 0)
-                conn_readable(sv, &sv->conns[idx[j]]);
-    }
-}
-
-static void server_start(struct server *sv, int hold_target)
-{
-    memset(sv, 0, sizeof(*sv));
-    for (int i = 0; i < SRV_CONNS; i++)
-        sv->conns[i].fd = -1;
-    sv->hold_target = hold_target;
-    sv->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(sv->listen_fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof(a);
-    assert_int_equal(bind(sv->listen_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(sv->listen_fd, 64), 0);
-    assert_int_equal(getsockname(sv->listen_fd, (struct sockaddr *)&a, &al), 0);
-    sv->port = ntohs(a.sin_port);
-    assert_int_equal(pipe(sv->wake), 0);
-    assert_int_equal(pthread_create(&sv->thread, NULL, server_main, sv), 0);
-}
-
-static void server_stop(struct server *sv)
-{
-    assert_int_equal(write(sv->wake[1], "x", 1), 1);
-    pthread_join(sv->thread, NULL);
-    for (int i = 0; i < SRV_CONNS; i++)
-        if (sv->conns[i].fd >= 0)
-            close(sv->conns[i].fd);
-    close(sv->listen_fd);
-    close(sv->wake[0]);
-    close(sv->wake[1]);
-}
 
 /* ---- the client side ----------------------------------------------------------------------- */
 
@@ -264,7 +48,7 @@ struct fx {
     uv_loop_t loop;
     uv_timer_t guard, tick;
     bool guard_fired;
-    struct server srv;
+    struct fh_hts srv;
     struct fh_http_async *c;
     int closed_calls;
     struct rec rec[8];
@@ -332,8 +116,10 @@ static void make_client(struct fx *f, size_t slots, size_t max_body)
 {
     struct fh_http_async_config cfg = {.max_requests = slots,
                                        .max_body = max_body,
-                                       .timeout_ms = 20000,
-                                       .connect_timeout_ms = 20000,
+                                       /* longer than the guard: a request's own
+                                        * timeouts must be the ones that act */
+                                       .timeout_ms = 120000,
+                                       .connect_timeout_ms = 120000,
                                        .capture = capture_names,
                                        .n_capture = 4};
     char err[256] = "";
@@ -351,7 +137,7 @@ static int setup(void **state)
     f->guard.data = f;
     /* Not a timing assertion: only turns a hang into a failure. */
     uv_timer_start(&f->guard, on_guard, 60000, 0);
-    server_start(&f->srv, 1);
+    fh_hts_start(&f->srv, NULL, 1);
     make_client(f, 4, 16384);
     *state = f;
     return 0;
@@ -376,7 +162,7 @@ static int teardown(void **state)
     assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(f->closed_calls, 1);
     assert_int_equal(uv_loop_close(&f->loop), 0);
-    server_stop(&f->srv);
+    fh_hts_stop(&f->srv);
     free(f);
     g_fx = NULL;
     return 0;
@@ -473,7 +259,7 @@ static void test_status_429_is_an_answer(void **state)
 static void test_concurrency_and_busy(void **state)
 {
     struct fx *f = *state;
-    f->srv.hold_target = 4; /* the server thread reads it only once a request arrives */
+    f->srv.hold_target = 4; /* atomic: read by the server thread */
     for (int i = 0; i < 4; i++)
         get(f, "/hold", &f->rec[i]);
     struct fh_http_async_req rq = {.url = url(f, "/ok")};
@@ -504,7 +290,7 @@ static void test_body_limit(void **state)
     assert_int_equal(f->rec[0].outcome, FH_HTTP_ASYNC_OK);
     assert_int_equal(f->rec[0].body_len, 16384);
     for (size_t i = 0; i < 16384; i++)
-        if (f->rec[0].body[i] != pattern_at(i))
+        if (f->rec[0].body[i] != fh_hts_pattern_at(i))
             fail_msg("body byte %zu differs", i);
     get(f, "/size/16385", &f->rec[1]);
     run_until_done(f, 2);
@@ -548,6 +334,38 @@ static void test_connection_refused(void **state)
     assert_int_equal(f->rec[0].outcome, FH_HTTP_ASYNC_CONNECT);
     assert_true(f->rec[0].error[0] != '\0');
     assert_int_equal(fh_http_async_stats(f->c)->failed[FH_HTTP_ASYNC_CONNECT], 1);
+}
+
+/* A listener whose accept queue is full (backlog 0, one connection queued, never accepted):
+ * further SYNs go unanswered, so the request's own connect timeout must end it. The client's
+ * defaults are longer than the test's guard timer, so ignoring the request's value fails. */
+static void test_connect_timeout(void **state)
+{
+    struct fx *f = *state;
+    fh_http_async_close(f->c, NULL, NULL);
+    struct fh_http_async_config cfg = {
+        .max_requests = 1, .max_body = 64, .timeout_ms = 120000, .connect_timeout_ms = 120000};
+    char err[256];
+    assert_int_equal(fh_http_async_new(&f->loop, &cfg, &f->c, err, sizeof(err)), 0);
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(l, 0), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+    int filler = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(filler, (struct sockaddr *)&a, sizeof(a)), 0);
+    char u[64];
+    snprintf(u, sizeof(u), "http://127.0.0.1:%u/ok", ntohs(a.sin_port));
+    struct fh_http_async_req rq = {.url = u, .connect_timeout_ms = 200};
+    uint64_t id;
+    assert_int_equal(fh_http_async_get(f->c, &rq, on_done_count, &f->rec[0], &id), 0);
+    run_until_done(f, 1);
+    close(filler);
+    close(l);
+    assert_int_equal(f->rec[0].outcome, FH_HTTP_ASYNC_TIMEOUT);
+    if (strstr(f->rec[0].error, "onnect") == NULL)
+        fail_msg("not a connect timeout: %s", f->rec[0].error);
 }
 
 /* The peer closes before the announced body is complete. */
@@ -729,6 +547,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_failure_is_classified, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
