@@ -503,6 +503,12 @@ int fh_http_async_new(uv_loop_t *loop, const struct fh_http_async_config *cfg,
     int rc = check_config(cfg, err, errlen);
     if (rc != 0)
         return rc;
+    /* A libcurl without asynchronous DNS would resolve host names on the loop thread. */
+    const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+    if ((vi->features & CURL_VERSION_ASYNCHDNS) == 0) {
+        snprintf(err, errlen, "libcurl %s resolves host names synchronously", vi->version);
+        return FH_ECONFIG;
+    }
     struct fh_http_async *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -17,6 +17,8 @@
  * Connections: HTTP/1.1, kept alive and reused through the multi handle's connection cache
  * (at most max_connections idle ones). TLS >= 1.2 with chain and host-name verification
  * against the system store or ca_file, unless insecure (the same options as http_client.h).
+ * Redirects are not followed (a 3xx is an answer). Compressed replies are accepted and
+ * decoded; max_body bounds the decoded body.
  *
  * Completion: exactly one callback per accepted request, on the loop thread, unless the request
  * is cancelled (fh_http_async_cancel) or the client is closed first: then its callback is never
