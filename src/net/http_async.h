@@ -135,7 +135,7 @@ int fh_http_async_new(uv_loop_t *loop, const struct fh_http_async_config *cfg,
  * from the loop, never from inside this call. Errors, nothing started and cb never called:
  * FH_ENOSPACE every slot is busy (counted in stats.busy; retry after a completion),
  * FH_EINVAL no URL or not http(s), too many or too long header lines,
- * FH_ESTATE the client is closing, FH_EIO libcurl refused the request.
+ * FH_ESTATE the client is closing, FH_EIO libcurl refused the request, FH_ENOMEM.
  */
 int fh_http_async_get(struct fh_http_async *c, const struct fh_http_async_req *rq,
                       fh_http_async_cb cb, void *user, uint64_t *id);
