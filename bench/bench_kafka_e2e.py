@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""bench_kafka_e2e.py BUILD_DIR [--base BASE_BUILD_DIR] [--runs N] [--seconds S]
+
+End to end into Kafka: feedsim -> feedhandler ([sink] type = kafka, Avro in the Confluent
+wire format with the registry stand-in, producer defaults, no spool) -> brokers, Binance and
+Kraken v2 over TLS in one handler process. Two brokers, measured in the same run so that
+they can be compared as a ratio on this noisy shared machine:
+
+  mock   tests/tools/mockbroker (librdkafka's mock cluster, 3 brokers in one process)
+  real   Apache Kafka 4.4 (scripts/kafka-local, one KRaft broker in a JVM on the same cores)
+
+Two loads per broker: "blast" (feedsim --blast: as fast as the handler takes them; the
+producer's full queue pushes back on the feeds, so the figure is what the sink delivers) and
+"rate" (50,000 trades/s offered: 6 books at 8,333/s). Reported per measurement: trades
+acknowledged by the broker per second (feedhandler_sink_delivered_total over the window),
+the handler's CPU per trade, and the receive -> ack p99 over the last 10 s
+(feedhandler_kafka_receive_to_ack_recent_p99_seconds). Each topic is fresh (4 partitions).
+
+--base BUILD runs the same measurements with a second build (interleaved, same brokers) and
+reports BUILD / BASE ratios. --runs N repeats everything N times: min and median of each
+figure. Not a test: nothing is asserted.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import engine_lib  # noqa: E402
+import feedsim_lib  # noqa: E402
+import kafka_lib as K  # noqa: E402
+
+CLK = os.sysconf("SC_CLK_TCK")
+LOADS = {"blast": ["--blast"], "rate": ["--rate", "8333"]}
+
+
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def sample(h):
+    m = h.metrics()
+
+    def g(name):
+        return sum(v for (n, _), v in m.items() if n == name)
+    return {"t": time.monotonic(), "delivered": g("feedhandler_sink_delivered_total"),
+            "cpu": cpu_s(h.proc.pid),
+            "p99": g("feedhandler_kafka_receive_to_ack_recent_p99_seconds")}
+
+
+def measure(build, broker, reg, load, seconds, tmp, topic):
+    feedsim_lib.FEEDSIM = os.path.join(build, "tools", "feedsim")
+    engine_lib.FEEDHANDLER = os.path.join(build, "feedhandler")
+    broker.create(topic, 4)
+    ca, cert, key = engine_lib.make_certs(os.path.join(tmp, "certs"))
+    args = ["--binance", "0", "--kraken-v2", "0", "--control", "0", "--tls",
+            "%s,%s" % (cert, key)] + LOADS[load]
+    with engine_lib.Feedsim(*args) as fs:
+        extra = K.kafka_sections(broker, topic, registry=reg)
+        extra["log"] = {"level": "warn"}
+        cfg = engine_lib.handler_config(fs, tmp, ca, extra=extra)
+        with engine_lib.Handler(cfg, tmp, name=topic) as h:
+            h.wait_ready()
+            time.sleep(3.0)  # warm-up: the producer's connections, the first batches
+            a = sample(h)
+            time.sleep(seconds)
+            b = sample(h)
+            h.stop()
+    n = b["delivered"] - a["delivered"]
+    dt = b["t"] - a["t"]
+    return {"acked/s": n / dt, "cpu_us": (b["cpu"] - a["cpu"]) / n * 1e6 if n else float("nan"),
+            "p99_ms": b["p99"] * 1e3}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--base")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--loads", default="blast,rate")
+    args = ap.parse_args()
+    builds = [("build", os.path.abspath(args.build))]
+    if args.base:
+        builds.append(("base", os.path.abspath(args.base)))
+    loads = args.loads.split(",")
+    tmp = engine_lib.tmpdir("bench-kafka-e2e-")
+    results = {}  # (label, broker, load) -> [measurement]
+    with K.MockBroker(3) as mock, K.RealKafka(1) as real, K.Registry() as reg:
+        i = 0
+        for run in range(args.runs):
+            for bname, broker in (("mock", mock), ("real", real)):
+                for load in loads:
+                    for label, build in builds:
+                        i += 1
+                        m = measure(build, broker, reg, load, args.seconds, tmp, "bench%d" % i)
+                        results.setdefault((label, bname, load), []).append(m)
+                        print("run %d %-5s %-4s %-5s: %9.0f acked/s, %6.2f us CPU/trade, "
+                              "p99 receive->ack %7.1f ms" % (run + 1, label, bname, load,
+                                                             m["acked/s"], m["cpu_us"],
+                                                             m["p99_ms"]), flush=True)
+        real.stop()
+    print("\nmin / median of %d runs (%s):" % (args.runs, ", ".join(b for _, b in builds)))
+    for (label, bname, load), ms in sorted(results.items()):
+        cols = []
+        for k in ("acked/s", "cpu_us", "p99_ms"):
+            v = [m[k] for m in ms]
+            cols.append("%s %.4g / %.4g" % (k, min(v), statistics.median(v)))
+        print("  %-5s %-4s %-5s %s" % (label, bname, load, "; ".join(cols)))
+
+    def ratio(a, b, k):
+        r = [x[k] / y[k] for x, y in zip(results[a], results[b]) if y[k]]
+        return "min %.3f, median %.3f" % (min(r), statistics.median(r)) if r else "n/a"
+    print("\nratios, per run:")
+    for label, _ in builds:
+        for load in loads:
+            print("  %s %s: real/mock acked/s %s; CPU/trade %s" % (
+                label, load, ratio((label, "real", load), (label, "mock", load), "acked/s"),
+                ratio((label, "real", load), (label, "mock", load), "cpu_us")))
+    if args.base:
+        for bname in ("mock", "real"):
+            for load in loads:
+                print("  build/base %s %s: acked/s %s; CPU/trade %s; p99 %s" % (
+                    bname, load,
+                    ratio(("build", bname, load), ("base", bname, load), "acked/s"),
+                    ratio(("build", bname, load), ("base", bname, load), "cpu_us"),
+                    ratio(("build", bname, load), ("base", bname, load), "p99_ms")))
+    K.cleanup_tmpdirs()
+
+
+if __name__ == "__main__":
+    main()
