@@ -933,6 +933,30 @@ def spool_segments(spool_dir):
 TMPDIRS = []
 
 
+def run_cases(names, scope):
+    """Runs test_NAME from scope for each name: PASS/FAIL lines, a failed case's files kept
+    (and named), the others removed. Returns the exit status: 0, 1 (a case failed) or 2 (no
+    such case)."""
+    import traceback
+    failed = []
+    for name in names:
+        fn = scope.get("test_" + name)
+        if fn is None:
+            print("no such case: %s" % name)
+            return 2
+        t0 = time.monotonic()
+        try:
+            fn()
+            print("PASS %s (%.1fs)" % (name, time.monotonic() - t0), flush=True)
+            cleanup_tmpdirs()  # kept after a failure, for its logs
+        except Exception:  # noqa: BLE001 - any failure of a case is reported, the next runs
+            failed.append(name)
+            print("FAIL %s (files kept: %s)" % (name, " ".join(TMPDIRS)), flush=True)
+            traceback.print_exc()
+            TMPDIRS.clear()
+    return 1 if failed else 0
+
+
 def tmpdir(prefix):
     """A fresh directory; cleanup_tmpdirs() removes them (the runner does, after a pass)."""
     d = tempfile.mkdtemp(prefix=prefix)

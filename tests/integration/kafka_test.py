@@ -39,7 +39,6 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 
 import kafka_lib as K
 
@@ -727,23 +726,7 @@ def main():
             print("--broker real runs only %s, not %s" % (", ".join(REAL_CASES),
                                                            ", ".join(other)))
             return 2
-    failed = []
-    for name in args.cases:
-        fn = globals().get("test_" + name)
-        if fn is None:
-            print("no such case: %s" % name)
-            return 2
-        t0 = time.monotonic()
-        try:
-            fn()
-            print("PASS %s (%.1fs)" % (name, time.monotonic() - t0), flush=True)
-            K.cleanup_tmpdirs()  # kept after a failure, for its logs
-        except Exception:  # noqa: BLE001
-            failed.append(name)
-            print("FAIL %s (files kept: %s)" % (name, " ".join(K.TMPDIRS)), flush=True)
-            traceback.print_exc()
-            K.TMPDIRS.clear()
-    return 1 if failed else 0
+    return K.run_cases(args.cases, globals())
 
 
 if __name__ == "__main__":

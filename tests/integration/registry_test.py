@@ -23,8 +23,6 @@ import argparse
 import os
 import socket
 import sys
-import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -144,23 +142,7 @@ def main():
     ap.add_argument("cases", nargs="+")
     args = ap.parse_args()
     REGISTRY = args.registry
-    failed = []
-    for name in args.cases:
-        fn = globals().get("test_" + name)
-        if fn is None:
-            print("no such case: %s" % name)
-            return 2
-        t0 = time.monotonic()
-        try:
-            fn()
-            print("PASS %s (%.1fs)" % (name, time.monotonic() - t0), flush=True)
-            K.cleanup_tmpdirs()  # kept after a failure, for its logs
-        except Exception:  # noqa: BLE001
-            failed.append(name)
-            print("FAIL %s (files kept: %s)" % (name, " ".join(K.TMPDIRS)), flush=True)
-            traceback.print_exc()
-            K.TMPDIRS.clear()
-    return 1 if failed else 0
+    return K.run_cases(args.cases, globals())
 
 
 if __name__ == "__main__":
