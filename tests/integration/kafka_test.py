@@ -189,9 +189,16 @@ def test_outage():
         assert k["mode"] == 0, k
         assert K.spool_segments(os.path.join(tmp, "spool")) == [], "segments left"  # deleted
         rep, dec, records = read_back(b, [TOPIC], truth, reg)
-        expect_clean(rep, count)
+        # Nothing lost, in order. Nothing twice, except what the take-back announced: records
+        # librdkafka had sent as the brokers went away come back "possibly persisted", and the
+        # few the broker had written are delivered again, each counted as a suspect.
+        assert not rep.errors and not rep.missing, rep.summary()
+        assert rep.distinct == rep.expected, rep.summary()
+        if driver():
+            assert rep.distinct == count, rep.summary()
+        assert rep.duplicates <= k["dup_suspected"], (rep.summary(), k)
         b.stop()
-    print("outage:", rep.summary())
+    print("outage: %s; suspects %d" % (rep.summary(), k["dup_suspected"]))
 
 
 def test_slow_broker():
