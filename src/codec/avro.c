@@ -9,6 +9,7 @@
  */
 #include "codec/avro.h"
 
+#include "codec/avro_int.h"
 #include "core/err.h"
 
 #include <string.h>
@@ -26,49 +27,6 @@ _Static_assert(FH_SOURCE_LIVE == 0 && FH_SOURCE_SNAPSHOT == 1 && FH_SOURCE_BACKF
 /* 10^38 - 1, the largest unscaled magnitude of decimal(38,18). */
 #define DEC_MAX_UNITS ((fh_i128)10000000000000000000ULL * (fh_i128)10000000000000000000ULL - 1)
 
-static inline uint64_t zigzag(int64_t v)
-{
-    /* Shifting the unsigned value avoids the implementation-defined right shift of a
-     * negative number. */
-    return ((uint64_t)v << 1) ^ (0 - ((uint64_t)v >> 63));
-}
-
-/* Bytes of the varint of u: 1 for 0..127, up to 10. */
-static inline size_t varint_len(uint64_t u)
-{
-    unsigned bits = 64 - (unsigned)__builtin_clzll(u | 1);
-    return (bits + 6) / 7;
-}
-
-static inline uint8_t *put_varint(uint8_t *p, uint64_t u)
-{
-    /* Most values are either tiny (lengths, branch indexes) or 8-9 bytes (timestamps), so
-     * the loop predicts well; the first byte is peeled off for the tiny case. */
-    if (u < 0x80) {
-        *p = (uint8_t)u;
-        return p + 1;
-    }
-    do {
-        *p++ = (uint8_t)(u | 0x80);
-        u >>= 7;
-    } while (u >= 0x80);
-    *p++ = (uint8_t)u;
-    return p;
-}
-
-static inline uint8_t *put_long(uint8_t *p, int64_t v)
-{
-    return put_varint(p, zigzag(v));
-}
-
-static inline uint8_t *put_str(uint8_t *p, struct fh_str s)
-{
-    p = put_varint(p, (uint64_t)s.n << 1); /* zig-zag of a non-negative length */
-    if (s.n > 0)
-        memcpy(p, s.p, s.n);
-    return p + s.n;
-}
-
 /* A union ["null", "long"]: branch index 0 alone, or index 1 (zig-zag 2) and the long. */
 static inline uint8_t *put_opt_long(uint8_t *p, unsigned has, unsigned bit, int64_t v)
 {
@@ -77,7 +35,7 @@ static inline uint8_t *put_opt_long(uint8_t *p, unsigned has, unsigned bit, int6
         return p + 1;
     }
     *p = 2;
-    return put_long(p + 1, v);
+    return fh__avro_put_long(p + 1, v);
 }
 
 static inline uint8_t *put_decimal(uint8_t *p, fh_decimal d)
@@ -104,9 +62,9 @@ static inline size_t decimal_len(fh_decimal d)
 
 static uint8_t *encode_body(uint8_t *p, const struct fh_trade *t)
 {
-    p = put_str(p, t->venue);
-    p = put_str(p, t->symbol);
-    p = put_str(p, t->native_symbol);
+    p = fh__avro_put_str(p, t->venue);
+    p = fh__avro_put_str(p, t->symbol);
+    p = fh__avro_put_str(p, t->native_symbol);
     p = put_opt_long(p, t->has, FH_HAS_TRADE_ID, t->trade_id);
     p = put_opt_long(p, t->has, FH_HAS_FIRST_TRADE_ID, t->first_trade_id);
     p = put_opt_long(p, t->has, FH_HAS_LAST_TRADE_ID, t->last_trade_id);
@@ -115,34 +73,35 @@ static uint8_t *encode_body(uint8_t *p, const struct fh_trade *t)
     p = put_decimal(p, t->quantity);
     *p++ = (uint8_t)((unsigned)t->side << 1);
     *p++ = (uint8_t)((unsigned)t->order_type << 1);
-    p = put_long(p, t->trade_time_us);
+    p = fh__avro_put_long(p, t->trade_time_us);
     p = put_opt_long(p, t->has, FH_HAS_EVENT_TIME, t->event_time_us);
-    p = put_long(p, t->receive_time_ns);
+    p = fh__avro_put_long(p, t->receive_time_ns);
     *p++ = (uint8_t)((unsigned)t->source << 1);
-    p = put_long(p, t->connection_id);
-    p = put_long(p, t->sequence);
+    p = fh__avro_put_long(p, t->connection_id);
+    p = fh__avro_put_long(p, t->sequence);
     return p;
 }
 
 static inline size_t opt_long_len(unsigned has, unsigned bit, int64_t v)
 {
-    return (has & bit) ? 1 + varint_len(zigzag(v)) : 1;
+    return (has & bit) ? 1 + fh__avro_varint_len(fh__avro_zigzag(v)) : 1;
 }
 
 size_t fh_avro_trade_size(const struct fh_trade *t)
 {
     size_t n = 0;
-    n += varint_len((uint64_t)t->venue.n << 1) + t->venue.n;
-    n += varint_len((uint64_t)t->symbol.n << 1) + t->symbol.n;
-    n += varint_len((uint64_t)t->native_symbol.n << 1) + t->native_symbol.n;
+    n += fh__avro_varint_len((uint64_t)t->venue.n << 1) + t->venue.n;
+    n += fh__avro_varint_len((uint64_t)t->symbol.n << 1) + t->symbol.n;
+    n += fh__avro_varint_len((uint64_t)t->native_symbol.n << 1) + t->native_symbol.n;
     n += opt_long_len(t->has, FH_HAS_TRADE_ID, t->trade_id);
     n += opt_long_len(t->has, FH_HAS_FIRST_TRADE_ID, t->first_trade_id);
     n += opt_long_len(t->has, FH_HAS_LAST_TRADE_ID, t->last_trade_id);
     n += 1 + decimal_len(t->price) + decimal_len(t->quantity) + 2;
-    n += varint_len(zigzag(t->trade_time_us));
+    n += fh__avro_varint_len(fh__avro_zigzag(t->trade_time_us));
     n += opt_long_len(t->has, FH_HAS_EVENT_TIME, t->event_time_us);
-    n += varint_len(zigzag(t->receive_time_ns)) + 1;
-    n += varint_len(zigzag(t->connection_id)) + varint_len(zigzag(t->sequence));
+    n += fh__avro_varint_len(fh__avro_zigzag(t->receive_time_ns)) + 1;
+    n += fh__avro_varint_len(fh__avro_zigzag(t->connection_id)) +
+         fh__avro_varint_len(fh__avro_zigzag(t->sequence));
     return n;
 }
 

@@ -7,6 +7,7 @@
  */
 #include "codec/jsonl.h"
 
+#include "codec/jsonl_int.h"
 #include "core/err.h"
 
 #include <string.h>
@@ -227,6 +228,18 @@ static size_t str_len(struct fh_str str)
         }
     }
     return len;
+}
+
+/* The shared escaping for gap_jsonl.c; the trade encoder calls the static functions, which
+ * the compiler may inline. */
+uint8_t *fh__jsonl_put_str(uint8_t *p, struct fh_str s)
+{
+    return put_str(p, s);
+}
+
+size_t fh__jsonl_str_len(struct fh_str s)
+{
+    return str_len(s);
 }
 
 static inline uint8_t *put_opt_i64(uint8_t *p, bool has, int64_t v)
