@@ -1,11 +1,11 @@
 /*
  * avro.h - Avro binary encoding of struct fh_trade, message framing, schema fingerprints.
  *
- * The encoder is hand-written for the one schema we publish, schemas/trade.avsc, which the
- * build compiles into the library (fh_trade_schema_json below). Field order, union branches
- * (null is branch 0, the value branch 1) and enum indexes (the C enum values of model/trade.h)
- * are fixed here; tests/unit/test_avro.c proves the output byte-identical to Apache avro-c's
- * for the same schema.
+ * The encoder is hand-written for the trade schema, schemas/trade.avsc (gap records: see
+ * codec/gap.h), which the build compiles into the library (fh_trade_schema_json below).
+ * Field order, union branches (null is branch 0, the value branch 1) and enum indexes (the C
+ * enum values of model/trade.h) are fixed here; tests/unit/test_avro.c proves the output
+ * byte-identical to Apache avro-c's for the same schema.
  *
  * Two framings put a schema reference in front of the Avro body:
  *   - Confluent wire format: 0x00, the Schema Registry id as 4 bytes big-endian, the body;
@@ -109,9 +109,10 @@ uint64_t fh_crc64_avro(const void *p, size_t n);
 int fh_avro_canonical_form(const char *json, size_t n, char *out, size_t cap, size_t *out_len);
 
 /*
- * Computes the canonical form and fingerprint of fh_trade_schema_json once (pthread_once).
- * Call it at start-up: returns 0, or the error of fh_avro_canonical_form() (a build defect).
- * Thread-safe; later calls return the first result.
+ * Computes the canonical forms and fingerprints of the embedded schemas, fh_trade_schema_json
+ * and fh_gap_schema_json (codec/gap.h), once each (pthread_once). Call it at start-up:
+ * returns 0, or the error of fh_avro_canonical_form() (a build defect), the trade schema's
+ * first. Thread-safe; later calls return the first result.
  */
 int fh_codec_init(void);
 

@@ -1,7 +1,7 @@
 /*
  * avro_schema.c - Parsing Canonical Form and CRC-64-AVRO fingerprints (Avro specification,
- * "Parsing Canonical Form for Schemas" and "Schema Fingerprints"), and the trade schema's
- * fingerprint computed once.
+ * "Parsing Canonical Form for Schemas" and "Schema Fingerprints"), and the embedded schemas'
+ * (trade, gap) fingerprints computed once.
  *
  * The canonical form is produced by one recursive walk over jsmn tokens that writes the
  * transformed schema as it goes. Named types carry the namespace their nested definitions and
@@ -10,6 +10,7 @@
  */
 #include "codec/avro.h"
 
+#include "codec/gap.h"
 #include "core/err.h"
 
 /* The only translation unit that includes jsmn with this configuration: static functions,
@@ -557,43 +558,81 @@ out:
     return rc;
 }
 
-/* ---- the trade schema, once ---- */
+/* ---- the embedded schemas, once each ---- */
 
-/* The trade schema's canonical form is about 1.3 KB; 8 KB leaves room to grow. */
-static char trade_pcf[8192];
-static size_t trade_pcf_len;
-static uint64_t trade_fp;
-static int trade_rc;
+/* A schema compiled into the library, its canonical form and fingerprint. The trade schema's
+ * form is about 1.3 KB, the gap schema's 1.1 KB; 8 KB leaves room to grow. */
+struct schema_once {
+    const char *json;
+    const size_t *json_len;
+    char pcf[8192];
+    size_t pcf_len;
+    uint64_t fp;
+    int rc;
+};
+
+static struct schema_once trade_schema = {.json = fh_trade_schema_json,
+                                          .json_len = &fh_trade_schema_json_len};
+static struct schema_once gap_schema = {.json = fh_gap_schema_json,
+                                        .json_len = &fh_gap_schema_json_len};
 static pthread_once_t trade_once = PTHREAD_ONCE_INIT;
+static pthread_once_t gap_once = PTHREAD_ONCE_INIT;
+
+static void schema_compute(struct schema_once *s)
+{
+    s->rc = fh_avro_canonical_form(s->json, *s->json_len, s->pcf, sizeof(s->pcf), &s->pcf_len);
+    if (s->rc != 0) {
+        s->pcf[0] = '\0';
+        s->pcf_len = 0;
+        return;
+    }
+    s->fp = fh_crc64_avro(s->pcf, s->pcf_len);
+}
 
 static void trade_schema_init(void)
 {
-    trade_rc = fh_avro_canonical_form(fh_trade_schema_json, fh_trade_schema_json_len, trade_pcf,
-                                      sizeof(trade_pcf), &trade_pcf_len);
-    if (trade_rc != 0) {
-        trade_pcf[0] = '\0';
-        trade_pcf_len = 0;
-        return;
-    }
-    trade_fp = fh_crc64_avro(trade_pcf, trade_pcf_len);
+    schema_compute(&trade_schema);
+}
+
+static void gap_schema_init(void)
+{
+    schema_compute(&gap_schema);
+}
+
+static const char *schema_canonical(const struct schema_once *s, size_t *len)
+{
+    if (len != NULL)
+        *len = s->pcf_len;
+    return s->pcf;
 }
 
 int fh_codec_init(void)
 {
     pthread_once(&trade_once, trade_schema_init);
-    return trade_rc;
+    pthread_once(&gap_once, gap_schema_init);
+    return trade_schema.rc != 0 ? trade_schema.rc : gap_schema.rc;
 }
 
 uint64_t fh_trade_schema_fingerprint(void)
 {
     pthread_once(&trade_once, trade_schema_init);
-    return trade_fp;
+    return trade_schema.fp;
 }
 
 const char *fh_trade_schema_canonical(size_t *len)
 {
     pthread_once(&trade_once, trade_schema_init);
-    if (len != NULL)
-        *len = trade_pcf_len;
-    return trade_pcf;
+    return schema_canonical(&trade_schema, len);
+}
+
+uint64_t fh_gap_schema_fingerprint(void)
+{
+    pthread_once(&gap_once, gap_schema_init);
+    return gap_schema.fp;
+}
+
+const char *fh_gap_schema_canonical(size_t *len)
+{
+    pthread_once(&gap_once, gap_schema_init);
+    return schema_canonical(&gap_schema, len);
 }
