@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 """Cross-decodes our Avro encoding with an independent decoder (python3-avro).
 
-Usage: avro_crossdecode.py AVRO_SAMPLE_TOOL [N]
+Usage: avro_crossdecode.py [--schema trade|gap] SAMPLE_TOOL [N]
 
-Runs tests/tools/avro_sample, which writes edge-value and randomized trades three ways:
-single-object or Confluent framed Avro from our encoder, JSON lines from our JSON encoder,
-and our Parsing Canonical Form of schemas/trade.avsc. Then:
+Runs the sample tool (tests/tools/avro_sample for trades, gap_sample for gap records), which
+writes edge-value and randomized records three ways: single-object or Confluent framed Avro
+from our encoder, JSON lines from our JSON encoder, and our Parsing Canonical Form of
+schemas/<schema>.avsc. Then:
   - every framed record is decoded by avro.io.DatumReader with the schema parsed from
-    schemas/trade.avsc by avro.schema, and compared field by field with its JSON line
-    (decimals as decimal.Decimal, exactly; enums; nulls; integers; strings);
+    schemas/<schema>.avsc by avro.schema, and compared field by field with its JSON line
+    (decimals as decimal.Decimal, exactly; enums; nulls; integers; booleans; strings;
+    arrays of records, member by member);
   - each record must be consumed exactly, framing magic and Confluent ids must match;
   - the single-object fingerprint must equal CRC-64-AVRO (implemented here from the
     specification) of python3-avro's canonical form, which must equal ours.
@@ -27,11 +29,19 @@ import tempfile
 import avro.io
 import avro.schema
 
-FIELDS = [
-    "venue", "symbol", "native_symbol", "trade_id", "first_trade_id", "last_trade_id",
-    "kind", "price", "quantity", "side", "order_type", "trade_time", "event_time",
-    "receive_time_ns", "source", "connection_id", "sequence",
-]
+SCHEMAS = {
+    # schema: (JSON-lines file the sample tool writes, the record's fields in schema order)
+    "trade": ("trades.jsonl", [
+        "venue", "symbol", "native_symbol", "trade_id", "first_trade_id", "last_trade_id",
+        "kind", "price", "quantity", "side", "order_type", "trade_time", "event_time",
+        "receive_time_ns", "source", "connection_id", "sequence",
+    ]),
+    "gap": ("gaps.jsonl", [
+        "venue", "symbol", "native_symbol", "kind", "first_missing_id", "last_missing_id",
+        "status", "reason", "missing_count", "filled_count", "missing_ranges",
+        "ranges_truncated", "detected_time_ns", "reported_time_ns", "connection_id",
+    ]),
+}
 PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 CRC64_EMPTY = 0xC15D213AA4D7A795
 
@@ -84,29 +94,46 @@ def fail(msg):
     sys.exit(1)
 
 
+def same(got, want):
+    """Equal values of the same JSON types; objects with their members in the same order."""
+    if type(got) is not type(want):
+        return False
+    if isinstance(got, dict):
+        return list(got) == list(want) and all(same(got[k], want[k]) for k in got)
+    if isinstance(got, list):
+        return len(got) == len(want) and all(same(g, w) for g, w in zip(got, want))
+    return got == want
+
+
 def check_value(i, name, got, want):
     if name in ("price", "quantity"):
         if not isinstance(got, decimal.Decimal):
-            fail(f"trade {i}: {name} decoded as {type(got).__name__}, not Decimal")
+            fail(f"record {i}: {name} decoded as {type(got).__name__}, not Decimal")
         if not isinstance(want, str):
-            fail(f"trade {i}: {name} in JSON is not a string: {want!r}")
+            fail(f"record {i}: {name} in JSON is not a string: {want!r}")
         if got.as_tuple().exponent != -18:
-            fail(f"trade {i}: {name} decoded with exponent {got.as_tuple().exponent}")
+            fail(f"record {i}: {name} decoded with exponent {got.as_tuple().exponent}")
         if got != decimal.Decimal(want):
-            fail(f"trade {i}: {name} Avro {got} != JSON {want}")
+            fail(f"record {i}: {name} Avro {got} != JSON {want}")
         return
-    if type(got) is not type(want) or got != want:
-        fail(f"trade {i}: {name} Avro {got!r} != JSON {want!r}")
+    if not same(got, want):
+        fail(f"record {i}: {name} Avro {got!r} != JSON {want!r}")
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
-        fail("usage: avro_crossdecode.py AVRO_SAMPLE_TOOL [N]")
-    tool = sys.argv[1]
-    count = sys.argv[2] if len(sys.argv) == 3 else "2000"
+    args = sys.argv[1:]
+    which = "trade"
+    if len(args) >= 2 and args[0] == "--schema":
+        which = args[1]
+        args = args[2:]
+    if len(args) not in (1, 2) or which not in SCHEMAS:
+        fail("usage: avro_crossdecode.py [--schema trade|gap] SAMPLE_TOOL [N]")
+    jsonl_name, fields = SCHEMAS[which]
+    tool = args[0]
+    count = args[1] if len(args) == 2 else "2000"
     source_dir = os.environ.get("FH_SOURCE_DIR") or os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..")
-    with open(os.path.join(source_dir, "schemas", "trade.avsc"), "rb") as f:
+    with open(os.path.join(source_dir, "schemas", which + ".avsc"), "rb") as f:
         schema = avro.schema.parse(f.read().decode("utf-8"))
 
     with tempfile.TemporaryDirectory(prefix="fh-avro-") as out:
@@ -119,7 +146,7 @@ def main():
             our_pcf = f.read()
         with open(os.path.join(out, "records.bin"), "rb") as f:
             records = f.read()
-        with open(os.path.join(out, "trades.jsonl"), "rb") as f:
+        with open(os.path.join(out, jsonl_name), "rb") as f:
             lines = f.read().split(b"\n")
 
     # Fingerprint: python3-avro's canonical form (corrected, see above) against ours.
@@ -134,7 +161,7 @@ def main():
         fail("crc64_avro self-check")
 
     if lines[-1] != b"":
-        fail("trades.jsonl does not end with a newline")
+        fail(f"{jsonl_name} does not end with a newline")
     lines = lines[:-1]
     reader = avro.io.DatumReader(schema)
     pos = 0
@@ -148,42 +175,42 @@ def main():
         msg = records[pos + 5:pos + 5 + length]
         pos += 5 + length
         if len(msg) != length:
-            fail(f"trade {i}: truncated records.bin")
+            fail(f"record {i}: truncated records.bin")
         if kind == "S":
             if msg[:2] != b"\xc3\x01":
-                fail(f"trade {i}: single-object magic {msg[:2].hex()}")
+                fail(f"record {i}: single-object magic {msg[:2].hex()}")
             (rec_fp,) = struct.unpack("<Q", msg[2:10])
             if rec_fp != fp:
-                fail(f"trade {i}: single-object fingerprint 0x{rec_fp:016x} != 0x{fp:016x}")
+                fail(f"record {i}: single-object fingerprint 0x{rec_fp:016x} != 0x{fp:016x}")
             body = msg[10:]
         elif kind == "C":
             if msg[0] != 0:
-                fail(f"trade {i}: Confluent magic {msg[0]}")
+                fail(f"record {i}: Confluent magic {msg[0]}")
             (schema_id,) = struct.unpack(">I", msg[1:5])
             if schema_id != (i * 2654435761) % 2**32:
-                fail(f"trade {i}: Confluent schema id {schema_id}")
+                fail(f"record {i}: Confluent schema id {schema_id}")
             body = msg[5:]
         else:
-            fail(f"trade {i}: unknown framing {kind!r}")
+            fail(f"record {i}: unknown framing {kind!r}")
         framings[kind] += 1
 
         bio = io.BytesIO(body)
         datum = reader.read(RawTimestampDecoder(bio))
         if bio.tell() != len(body):
-            fail(f"trade {i}: decoder consumed {bio.tell()} of {len(body)} bytes")
+            fail(f"record {i}: decoder consumed {bio.tell()} of {len(body)} bytes")
         want = json.loads(lines[i].decode("utf-8"))
-        if list(want.keys()) != FIELDS:
-            fail(f"trade {i}: JSON fields {list(want.keys())}")
-        if list(datum.keys()) != FIELDS:
-            fail(f"trade {i}: Avro fields {list(datum.keys())}")
-        for name in FIELDS:
+        if list(want.keys()) != fields:
+            fail(f"record {i}: JSON fields {list(want.keys())}")
+        if list(datum.keys()) != fields:
+            fail(f"record {i}: Avro fields {list(datum.keys())}")
+        for name in fields:
             check_value(i, name, datum[name], want[name])
         i += 1
     if i != len(lines) or i != int(info["records"]):
         fail(f"{i} Avro records, {len(lines)} JSON lines, tool wrote {info['records']}")
     if framings["S"] == 0 or framings["C"] == 0:
         fail("both framings must occur")
-    print(f"ok: {i} trades decoded by python3-avro {avro.__version__} "
+    print(f"ok: {i} {which} records decoded by python3-avro {avro.__version__} "
           f"({framings['S']} single-object, {framings['C']} Confluent); "
           f"fingerprint 0x{fp:016x}")
 
