@@ -149,7 +149,6 @@ static void compare_with_oracle(struct oracle *o, const struct fh_gap_record *g,
 
 static const struct fh_gap_range fixed_ranges[] = {
     {101, 102, {"absent from history", 19}},
-    {-64, -64, {"x", 1}}, /* outside the gap below: only for the byte layout, see fixed() */
 };
 
 /* binance BTC-USDT, PARTIAL, ids 100..105: 101..102 absent, four filled. */
