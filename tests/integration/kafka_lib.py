@@ -247,6 +247,36 @@ class RealKafka:
         got = a.describe_configs([res])[res].result(timeout=30)
         return {k: e.value for k, e in got.items()}
 
+    def batch_codecs(self, topic):
+        """collections.Counter of the compression codecs of the record batches in topic's log
+        segments on every broker's disk (the attributes of each batch header, Kafka's
+        message format v2: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd), with the batches' record
+        counts and sizes: {codec: [batches, records, bytes]}."""
+        out = {}
+        for nid in range(1, self.brokers + 1):
+            data = os.path.join(self.info["dir"], "node-%d" % nid, "data")
+            for part in sorted(os.listdir(data)):
+                if not part.startswith(topic + "-"):
+                    continue
+                for seg in sorted(os.listdir(os.path.join(data, part))):
+                    if not seg.endswith(".log"):
+                        continue
+                    with open(os.path.join(data, part, seg), "rb") as f:
+                        buf = f.read()
+                    off = 0
+                    while off + 61 <= len(buf):
+                        (length,) = struct.unpack(">i", buf[off + 8:off + 12])
+                        if length <= 0 or off + 12 + length > len(buf) or buf[off + 16] != 2:
+                            break
+                        (attrs,) = struct.unpack(">h", buf[off + 21:off + 23])
+                        (n,) = struct.unpack(">i", buf[off + 57:off + 61])
+                        row = out.setdefault(attrs & 7, [0, 0, 0])
+                        row[0] += 1
+                        row[1] += n
+                        row[2] += 12 + length
+                        off += 12 + length
+        return out
+
     def wait_in_sync(self, topic, timeout=180):
         """Until every partition of topic has a leader and all its replicas in sync."""
         def ok():
@@ -769,6 +799,11 @@ class DaemonProducer(DriverProducer):
 
     supports_pause = False
     windowed = True
+
+    @property
+    def proc(self):
+        """The running handler's process (wait_stats reports its exit)."""
+        return self.handler.proc if self.handler is not None else None
     RATE_PER_SYMBOL = 200  # feedsim's 6 books (3 symbols x 2 venues): about 1200 trades/s
     MAX_COUNT = 5000       # "count" trades delivered is capped: the feed's pace is fixed
 
