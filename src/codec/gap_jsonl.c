@@ -34,14 +34,12 @@
 #define R_REASON ",\"reason\":"
 #define R_END    "}"
 
-#define LIT_LEN(s) (sizeof(s) - 1)
 #define KEYS_LEN                                                                     \
     (LIT_LEN(K_VENUE) + LIT_LEN(K_SYMBOL) + LIT_LEN(K_NATIVE) + LIT_LEN(K_KIND) +    \
      LIT_LEN(K_FIRST) + LIT_LEN(K_LAST) + LIT_LEN(K_STATUS) + LIT_LEN(K_REASON) +    \
      LIT_LEN(K_MISSING) + LIT_LEN(K_FILLED) + LIT_LEN(K_RANGES) + LIT_LEN(K_TRUNC) + \
      LIT_LEN(K_DTIME) + LIT_LEN(K_RTIME) + LIT_LEN(K_CONN) + LIT_LEN(K_END))
 #define RANGE_KEYS_LEN (1 + LIT_LEN(R_FIRST) + LIT_LEN(R_LAST) + LIT_LEN(R_REASON) + LIT_LEN(R_END))
-#define INT_MAX_LEN    20 /* "-9223372036854775808" */
 #define STR_MAX(n)     (2 + 6 * (n))
 #define WORST_CASE                                                                              \
     (KEYS_LEN + 3 * STR_MAX(FH_GAP_NAME_MAX) + 9 /* "AGG_TRADE" */ + 13 /* "UNRECOVERABLE" */ + \
@@ -49,27 +47,10 @@
      FH_GAP_RANGES_MAX * (RANGE_KEYS_LEN + 2 * INT_MAX_LEN + STR_MAX(FH_GAP_REASON_MAX)))
 _Static_assert(WORST_CASE <= FH_JSONL_GAP_MAX, "FH_JSONL_GAP_MAX too small");
 
-struct sym {
-    const char *s;
-    size_t n;
-};
-#define SYM(x)        \
-    {                 \
-        x, LIT_LEN(x) \
-    }
-
 /* Indexed by the C enum values, which are the schema's symbol indexes (see gap_avro.c). */
-static const struct sym kind_syms[] = {SYM("TRADE"), SYM("AGG_TRADE")};
-static const struct sym status_syms[] = {SYM("DETECTED"), SYM("FILLED"), SYM("PARTIAL"),
-                                         SYM("UNRECOVERABLE")};
-
-#define PUT_LIT(p, s) (memcpy((p), (s), LIT_LEN(s)), (p) + LIT_LEN(s))
-
-static inline uint8_t *put_sym(uint8_t *p, const struct sym *s)
-{
-    memcpy(p, s->s, s->n);
-    return p + s->n;
-}
+static const struct fh__jsonl_sym kind_syms[] = {SYM("TRADE"), SYM("AGG_TRADE")};
+static const struct fh__jsonl_sym status_syms[] = {SYM("DETECTED"), SYM("FILLED"), SYM("PARTIAL"),
+                                                   SYM("UNRECOVERABLE")};
 
 static inline uint8_t *put_i64(uint8_t *p, int64_t v)
 {
@@ -109,13 +90,13 @@ static uint8_t *encode_line(uint8_t *p, const struct fh_gap_record *g)
     p = PUT_LIT(p, K_NATIVE);
     p = fh__jsonl_put_str(p, g->native_symbol);
     p = PUT_LIT(p, K_KIND);
-    p = put_sym(p, &kind_syms[g->kind]);
+    p = fh__jsonl_put_sym(p, &kind_syms[g->kind]);
     p = PUT_LIT(p, K_FIRST);
     p = put_i64(p, g->first_missing_id);
     p = PUT_LIT(p, K_LAST);
     p = put_i64(p, g->last_missing_id);
     p = PUT_LIT(p, K_STATUS);
-    p = put_sym(p, &status_syms[g->status]);
+    p = fh__jsonl_put_sym(p, &status_syms[g->status]);
     p = PUT_LIT(p, K_REASON);
     p = fh__jsonl_put_str(p, g->reason);
     p = PUT_LIT(p, K_MISSING);

@@ -32,34 +32,23 @@
 #define K_SEQ    ",\"sequence\":"
 #define K_END    "}\n"
 
-#define LIT_LEN(s) (sizeof(s) - 1)
 #define KEYS_LEN                                                                                   \
     (LIT_LEN(K_VENUE) + LIT_LEN(K_SYMBOL) + LIT_LEN(K_NATIVE) + LIT_LEN(K_TID) +                   \
      LIT_LEN(K_FIRST) + LIT_LEN(K_LAST) + LIT_LEN(K_KIND) + LIT_LEN(K_PRICE) + LIT_LEN(K_QTY) +    \
      LIT_LEN(K_SIDE) + LIT_LEN(K_OTYPE) + LIT_LEN(K_TTIME) + LIT_LEN(K_ETIME) + LIT_LEN(K_RTIME) + \
      LIT_LEN(K_SOURCE) + LIT_LEN(K_CONN) + LIT_LEN(K_SEQ) + LIT_LEN(K_END))
-#define INT_MAX_LEN  20 /* "-9223372036854775808" */
-#define ENUM_MAX_LEN 9  /* "AGG_TRADE" */
+#define ENUM_MAX_LEN 9 /* "AGG_TRADE" */
 /* Everything but the string contents: keys, 3 pairs of quotes, 8 integers (or nulls), 2
  * decimals (plus the NUL fh_decimal_format() writes after them), 4 enum symbols. */
 #define FIXED_MAX \
     (KEYS_LEN + 6 + 8 * INT_MAX_LEN + 2 * (FH_DECIMAL_TEXT_MAX + 1) + 4 * ENUM_MAX_LEN)
 
-struct sym {
-    const char *s;
-    size_t n;
-};
-#define SYM(x)        \
-    {                 \
-        x, LIT_LEN(x) \
-    }
-
 /* Indexed by the C enum values, which are the schema's symbol indexes (see avro.c). */
-static const struct sym kind_syms[] = {SYM("TRADE"), SYM("AGG_TRADE")};
-static const struct sym side_syms[] = {SYM("BUY"), SYM("SELL"), SYM("UNKNOWN")};
-static const struct sym otype_syms[] = {SYM("MARKET"), SYM("LIMIT"), SYM("UNKNOWN")};
-static const struct sym source_syms[] = {SYM("LIVE"), SYM("SNAPSHOT"), SYM("BACKFILL"),
-                                         SYM("REPLAY")};
+static const struct fh__jsonl_sym kind_syms[] = {SYM("TRADE"), SYM("AGG_TRADE")};
+static const struct fh__jsonl_sym side_syms[] = {SYM("BUY"), SYM("SELL"), SYM("UNKNOWN")};
+static const struct fh__jsonl_sym otype_syms[] = {SYM("MARKET"), SYM("LIMIT"), SYM("UNKNOWN")};
+static const struct fh__jsonl_sym source_syms[] = {SYM("LIVE"), SYM("SNAPSHOT"), SYM("BACKFILL"),
+                                                   SYM("REPLAY")};
 
 static const char digits2[] = "00010203040506070809"
                               "10111213141516171819"
@@ -81,8 +70,6 @@ static inline unsigned esc_class(uint8_t c)
         return 3;
     return c == '"' || c == '\\' ? 1 : 0;
 }
-
-#define PUT_LIT(p, s) (memcpy((p), (s), LIT_LEN(s)), (p) + LIT_LEN(s))
 
 static inline uint8_t *put_u64(uint8_t *p, uint64_t v)
 {
@@ -254,12 +241,6 @@ static inline size_t opt_i64_len(bool has, int64_t v)
     return has ? i64_len(v) : 4;
 }
 
-static inline uint8_t *put_sym(uint8_t *p, const struct sym *s)
-{
-    memcpy(p, s->s, s->n);
-    return p + s->n;
-}
-
 static uint8_t *encode_line(uint8_t *p, const struct fh_trade *t)
 {
     p = PUT_LIT(p, K_VENUE);
@@ -275,16 +256,16 @@ static uint8_t *encode_line(uint8_t *p, const struct fh_trade *t)
     p = PUT_LIT(p, K_LAST);
     p = put_opt_i64(p, t->has & FH_HAS_LAST_TRADE_ID, t->last_trade_id);
     p = PUT_LIT(p, K_KIND);
-    p = put_sym(p, &kind_syms[t->kind]);
+    p = fh__jsonl_put_sym(p, &kind_syms[t->kind]);
     /* fh_decimal_format() writes a NUL after the text; the next literal overwrites it. */
     p = PUT_LIT(p, K_PRICE);
     p += fh_decimal_format(t->price, (char *)p);
     p = PUT_LIT(p, K_QTY);
     p += fh_decimal_format(t->quantity, (char *)p);
     p = PUT_LIT(p, K_SIDE);
-    p = put_sym(p, &side_syms[t->side]);
+    p = fh__jsonl_put_sym(p, &side_syms[t->side]);
     p = PUT_LIT(p, K_OTYPE);
-    p = put_sym(p, &otype_syms[t->order_type]);
+    p = fh__jsonl_put_sym(p, &otype_syms[t->order_type]);
     p = PUT_LIT(p, K_TTIME);
     p = put_i64(p, t->trade_time_us);
     p = PUT_LIT(p, K_ETIME);
@@ -292,7 +273,7 @@ static uint8_t *encode_line(uint8_t *p, const struct fh_trade *t)
     p = PUT_LIT(p, K_RTIME);
     p = put_i64(p, t->receive_time_ns);
     p = PUT_LIT(p, K_SOURCE);
-    p = put_sym(p, &source_syms[t->source]);
+    p = fh__jsonl_put_sym(p, &source_syms[t->source]);
     p = PUT_LIT(p, K_CONN);
     p = put_i64(p, t->connection_id);
     p = PUT_LIT(p, K_SEQ);
