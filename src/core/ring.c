@@ -4,6 +4,7 @@
 #include "core/ring.h"
 
 #include "core/err.h"
+#include "core/thread.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -67,7 +68,7 @@ static void *writer_main(void *arg)
 
 int fh_ring_start(struct fh_ring *r)
 {
-    if (pthread_create(&r->thread, NULL, writer_main, r) != 0)
+    if (fh_thread_start(&r->thread, writer_main, r) != 0)
         return FH_ENOMEM;
     r->thread_started = true;
     return 0;

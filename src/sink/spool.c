@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/thread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -423,7 +424,7 @@ int fh_spool_open(const struct fh_spool_config *cfg, struct fh_spool **out, char
     if (rc != 0)
         goto fail;
     check_space(sp);
-    if (pthread_create(&sp->thread, NULL, writer_main, sp) != 0) {
+    if (fh_thread_start(&sp->thread, writer_main, sp) != 0) {
         rc = FH_ENOMEM;
         snprintf(err, errlen, "cannot start the spool writer thread");
         goto fail;

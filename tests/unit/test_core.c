@@ -6,8 +6,10 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/thread.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +194,34 @@ static void test_formatters(void **state)
     }
 }
 
+static void *report_mask(void *arg)
+{
+    sigset_t *mask = arg;
+    pthread_sigmask(SIG_BLOCK, NULL, mask);
+    return NULL;
+}
+
+/* A helper thread must never be the one that receives SIGTERM/SIGINT: under load the kernel
+ * may pick any thread that does not block them, and the loop's handler then runs late (or,
+ * under ThreadSanitizer, not at all while the helper waits). */
+static void test_thread_start_blocks_termination_signals(void **state)
+{
+    (void)state;
+    sigset_t before, in_thread, after;
+    pthread_sigmask(SIG_BLOCK, NULL, &before);
+    assert_int_equal(sigismember(&before, SIGTERM), 0);
+    pthread_t t;
+    assert_int_equal(fh_thread_start(&t, report_mask, &in_thread), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        assert_int_equal(sigismember(&in_thread, sigs[i]), 1);
+    assert_int_equal(sigismember(&in_thread, SIGSEGV), 0);
+    pthread_sigmask(SIG_BLOCK, NULL, &after);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        assert_int_equal(sigismember(&after, sigs[i]), sigismember(&before, sigs[i]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_fbuf_overflow_is_sticky),
         cmocka_unit_test(test_str_views),
         cmocka_unit_test(test_formatters),
+        cmocka_unit_test(test_thread_start_blocks_termination_signals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
