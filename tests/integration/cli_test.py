@@ -8,6 +8,7 @@ the outcome (one case sets its own).
 """
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -169,7 +170,17 @@ def run_until(args, needle, timeout=30):
         select.select([p.stderr], [], [], 0.1)
         err += p.stderr.read() or b""
     p.send_signal(signal.SIGTERM)
-    out, rest = p.communicate(timeout=60)
+    try:
+        out, rest = p.communicate(timeout=60)  # a hang guard, not a duration check
+    except subprocess.TimeoutExpired:
+        # Say where it hangs: every thread's stack, then the log so far.
+        stacks = subprocess.run(["gdb", "-p", str(p.pid), "-batch", "-ex",
+                                 "thread apply all bt"], capture_output=True, text=True,
+                                check=False).stdout if shutil.which("gdb") else "(no gdb)"
+        p.kill()
+        out, rest = p.communicate()
+        raise AssertionError("no exit 60 s after SIGTERM\n%s\n%s" %
+                             (stacks, (err + rest).decode()[-4000:]))
     return p.returncode, out.decode(), (err + rest).decode()
 
 

@@ -560,15 +560,19 @@ class Report:
         self.duplicates = 0
         self.missing = []
         self.per_key = collections.Counter()
+        self.where = {}  # ident -> [(partition, offset, headers)] of the first deliveries
+        self.dup_detail = []  # (ident, first delivery, repeated delivery), the first few
 
     def error(self, msg):
         if len(self.errors) < 50:
             self.errors.append(msg)
 
     def summary(self):
-        return ("consumed %d, distinct %d, duplicates %d, missing %d, errors %d%s" %
+        return ("consumed %d, distinct %d, duplicates %d, missing %d, errors %d%s%s" %
                 (self.consumed, self.distinct, self.duplicates, len(self.missing),
-                 len(self.errors), (": " + "; ".join(self.errors[:5])) if self.errors else ""))
+                 len(self.errors), (": " + "; ".join(self.errors[:5])) if self.errors else "",
+                 ("; duplicated (first, again): " + "; ".join(
+                     "%r %r %r" % d for d in self.dup_detail)) if self.dup_detail else ""))
 
 
 def check(truth, records, decoder, complete=True):
@@ -614,9 +618,14 @@ def check(truth, records, decoder, complete=True):
             if vals.get(k) != v:
                 rep.error("%r: %s is %r, truth %r" % (ident, k, vals.get(k), v))
         seen[ident] += 1
+        at = (r.partition, r.offset, hdrs.get("source"), hdrs.get("connection_id"),
+              hdrs.get("sequence"))
         if seen[ident] > 1:
             rep.duplicates += 1
+            if len(rep.dup_detail) < 8:
+                rep.dup_detail.append((ident, rep.where.get(ident), at))
             continue
+        rep.where[ident] = at
         kk = (ident[0], ident[1])
         rep.per_key[kk] += 1
         if kk in last and i < last[kk]:
