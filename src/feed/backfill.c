@@ -20,10 +20,12 @@ const char fh_backfill_reason_budget[] = "rest budget exhausted";
 const char fh_backfill_reason_unavailable[] = "rest unavailable";
 const char fh_backfill_reason_hold_full[] = "hold buffer full";
 const char fh_backfill_reason_too_many[] = "too many open gaps";
+const char fh_backfill_reason_stopped[] = "handler stopped";
 
 struct fh__bf_job {
     uint64_t id; /* 0: free */
     uint32_t track;
+    int64_t tag;
     enum fh_backfill_style style;
     int32_t next_in_track; /* the next gap of the track, -1 */
     bool in_flight;
@@ -135,9 +137,10 @@ int fh_backfill_init(struct fh_backfill *bf, const struct fh_backfill_config *cf
         struct fh__bf_track *t = &bf->tracks[i];
         t->job_head = t->job_tail = t->hold_head = t->hold_tail = -1;
     }
-    for (size_t i = 0; i < c->hold_capacity; i++)
-        bf->pool[i].next = i + 1 < c->hold_capacity ? (int32_t)(i + 1) : -1;
-    bf->pool_free = 0;
+    /* Slots are handed out from pool_fresh upwards before any is reused, so the pool's pages
+     * are touched (resident) only as far as trades were ever held at once. */
+    bf->pool_free = -1;
+    bf->pool_fresh = 0;
     fh__bf_budget_init(&bf->budget, c);
     return 0;
 }
@@ -181,6 +184,7 @@ static void detected_event(struct fh_backfill *bf, uint64_t id, const struct fh_
     struct fh_backfill_event *ev = push_event(bf);
     ev->job = id;
     ev->track = g->track;
+    ev->tag = g->tag;
     ev->first_id = g->first_id;
     ev->last_id = g->last_id;
     ev->detected_ns = g->detected_ns;
@@ -237,6 +241,7 @@ static void end_job(struct fh_backfill *bf, struct fh__bf_job *j, const char *ta
     struct fh_backfill_event *ev = push_event(bf);
     ev->job = j->id;
     ev->track = j->track;
+    ev->tag = j->tag;
     ev->first_id = j->first;
     ev->last_id = j->last;
     ev->detected_ns = j->detected_ns;
@@ -294,6 +299,21 @@ size_t fh_backfill_tick(struct fh_backfill *bf, int64_t now_ns)
     return ended;
 }
 
+size_t fh_backfill_stop(struct fh_backfill *bf, int64_t now_ns)
+{
+    if (now_ns > bf->last_now)
+        bf->last_now = now_ns;
+    size_t ended = 0;
+    for (size_t i = 0; i < bf->cfg.max_tracks; i++) {
+        struct fh__bf_track *t = &bf->tracks[i];
+        while (t->job_head >= 0) { /* in id order: each track's events stay in order */
+            end_job(bf, &bf->jobs[t->job_head], fh_backfill_reason_stopped);
+            ended++;
+        }
+    }
+    return ended;
+}
+
 static void set_since(struct fh__bf_job *j)
 {
     int64_t s = j->since_ns - j->margin_ns;
@@ -325,6 +345,7 @@ uint64_t fh_backfill_gap(struct fh_backfill *bf, const struct fh_backfill_gap *g
         struct fh_backfill_event *ev = push_event(bf);
         int64_t n = g->last_id - g->first_id + 1;
         *ev = (struct fh_backfill_event){.track = g->track,
+                                         .tag = g->tag,
                                          .first_id = g->first_id,
                                          .last_id = g->last_id,
                                          .detected_ns = g->detected_ns,
@@ -342,6 +363,7 @@ uint64_t fh_backfill_gap(struct fh_backfill *bf, const struct fh_backfill_gap *g
     *j = (struct fh__bf_job){
         .id = (++bf->seq) * bf->cfg.max_jobs + (uint64_t)idx,
         .track = g->track,
+        .tag = g->tag,
         .style = g->style,
         .next_in_track = -1,
         .covered = g->style != FH_BACKFILL_KRAKEN_SINCE,
@@ -634,13 +656,19 @@ int fh_backfill_hold(struct fh_backfill *bf, uint32_t track, const struct fh_tra
         return FH_BACKFILL_PASS;
     if (t->hold_tail >= 0 && tr->trade_id <= bf->pool[t->hold_tail].t.trade_id)
         return FH_EINVAL;
-    if (bf->pool_free < 0 || t->n_held >= bf->cfg.hold_per_track) {
+    if ((bf->pool_free < 0 && bf->pool_fresh >= bf->cfg.hold_capacity) ||
+        t->n_held >= bf->cfg.hold_per_track) {
         bf->st.hold_full++;
         end_track_jobs(bf, t);
         return FH_BACKFILL_FULL;
     }
-    int32_t s = bf->pool_free;
-    bf->pool_free = bf->pool[s].next;
+    int32_t s;
+    if (bf->pool_free >= 0) {
+        s = bf->pool_free;
+        bf->pool_free = bf->pool[s].next;
+    } else {
+        s = (int32_t)bf->pool_fresh++;
+    }
     bf->pool[s].t = *tr;
     bf->pool[s].next = -1;
     if (t->hold_tail >= 0)
@@ -680,6 +708,17 @@ void fh_backfill_held_pop(struct fh_backfill *bf, uint32_t track)
     bf->st.released++;
     if (t->job_head >= 0 && !releasable(bf, t))
         bf->jobs[t->job_head].ready_since_ns = bf->last_now;
+}
+
+int64_t fh_backfill_oldest_detected(const struct fh_backfill *bf)
+{
+    int64_t oldest = 0;
+    for (size_t i = 0; i < bf->cfg.max_jobs; i++) {
+        const struct fh__bf_job *j = &bf->jobs[i];
+        if (j->id != 0 && (oldest == 0 || j->detected_ns < oldest))
+            oldest = j->detected_ns;
+    }
+    return oldest;
 }
 
 size_t fh_backfill_open(const struct fh_backfill *bf)

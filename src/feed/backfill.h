@@ -67,6 +67,7 @@ extern const char fh_backfill_reason_budget[];      /* "rest budget exhausted" *
 extern const char fh_backfill_reason_unavailable[]; /* "rest unavailable" */
 extern const char fh_backfill_reason_hold_full[];   /* "hold buffer full" */
 extern const char fh_backfill_reason_too_many[];    /* "too many open gaps" */
+extern const char fh_backfill_reason_stopped[];     /* "handler stopped" */
 
 /* Which budget rules apply (one instance per venue). */
 enum fh_backfill_venue { FH_BACKFILL_BINANCE = 0, FH_BACKFILL_KRAKEN = 1 };
@@ -131,6 +132,7 @@ struct fh_backfill_gap {
     /* Kraken: trade time (ns since the epoch) of the last trade before the gap; the walk
      * starts kraken_since_margin_ns before it (0 would walk the whole history). */
     int64_t since_ns;
+    int64_t tag; /* the caller's, echoed in the gap's events (the engine: the connection id) */
 };
 
 /* One range of ids a gap ended without. */
@@ -143,6 +145,7 @@ struct fh_backfill_range {
 struct fh_backfill_event {
     uint64_t job;
     uint32_t track;
+    int64_t tag; /* fh_backfill_gap.tag */
     int64_t first_id, last_id;
     int64_t detected_ns;
     enum fh_backfill_status status;
@@ -227,7 +230,8 @@ struct fh_backfill {
     struct fh__bf_job *jobs; /* max_jobs */
     struct fh__bf_track *tracks;
     struct fh__bf_slot *pool; /* hold_capacity */
-    int32_t pool_free;
+    int32_t pool_free;        /* a list of slots held once and released, -1: none */
+    size_t pool_fresh;        /* slots from here on were never used */
     size_t held_now;
     struct fh_backfill_event *events; /* ring */
     size_t ev_cap, ev_head, ev_n;
@@ -279,6 +283,11 @@ int fh_backfill_on_answer(struct fh_backfill *bf, const struct fh_backfill_answe
 /* Ends gaps past their deadline. next_request does it too; returns how many ended. */
 size_t fh_backfill_tick(struct fh_backfill *bf, int64_t now_ns);
 
+/* Ends every open gap now, what is unfetched missing for "handler stopped" (the process is
+ * shutting down): every held trade is released, every final event queued. Returns how many
+ * ended. */
+size_t fh_backfill_stop(struct fh_backfill *bf, int64_t now_ns);
+
 enum fh_backfill_hold {
     FH_BACKFILL_PASS = 0, /* nothing open or held on the track: write the trade yourself */
     FH_BACKFILL_HELD,     /* copied into the pool; it comes back through held_peek */
@@ -309,6 +318,9 @@ void fh_backfill_held_pop(struct fh_backfill *bf, uint32_t track);
 /* Takes the oldest queued event into *ev. Returns false when there is none. Take them after
  * every call: past events_cap the oldest is overwritten (counted). */
 bool fh_backfill_next_event(struct fh_backfill *bf, struct fh_backfill_event *ev);
+
+/* CLOCK_REALTIME detection time of the oldest open gap, or 0 when none is open. */
+int64_t fh_backfill_oldest_detected(const struct fh_backfill *bf);
 
 /* Open gaps (running or queued) and trades held now. */
 size_t fh_backfill_open(const struct fh_backfill *bf);

@@ -213,6 +213,9 @@ static int venue_init(struct fh_engine *e, size_t index, const struct fh_feed_ve
     fh_ratelimit_init(&v->rl_conn, 20, 10LL * 1000000000LL);
     fh_ratelimit_init(&v->rl_sub, 20, 10LL * 1000000000LL);
     fh_histogram_init(&v->st.latency, fh_hist_latency_ns_bounds, fh_hist_latency_ns_n);
+    rc = eng_bf_init(v, err, errlen);
+    if (rc != 0)
+        return rc;
     log_info("venue planned", "venue=%s protocol=%s symbols=%zu channels=%zu connections=%zu",
              v->name, vc->ops->name, vc->n_symbols, v->n_ch, v->n_slots);
     return 0;
@@ -346,8 +349,11 @@ void eng_maybe_finish_stop(struct fh_engine *e)
                     if (v->slots[k].s[j].state != S_IDLE)
                         return;
         }
-        /* Every connection is closed: release the clients and close our handles. */
+        /* Every connection is closed: release the clients and close our handles. Open gaps
+         * end and what backfill held is written first. */
         e->closing_handles = true;
+        for (size_t i = 0; i < e->n_venues; i++)
+            eng_bf_close(&e->venues[i]);
         for (size_t i = 0; i < e->n_venues; i++) {
             struct venue *v = &e->venues[i];
             for (size_t k = 0; k < v->n_slots; k++) {
@@ -417,6 +423,7 @@ void fh_engine_free(struct fh_engine *e)
         struct venue *v = &e->venues[i];
         if (v->parser_inited)
             fh_venue_parser_release(&v->parser);
+        eng_bf_release(v);
         venue_unplan(v);
         fh_budget_release(&v->budget);
         free(v->meta_to_cfg);

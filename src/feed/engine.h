@@ -62,6 +62,26 @@ struct fh_feed_venue_config {
     uint32_t budget;             /* connection attempts per budget window */
     int64_t budget_window_ms;
     const struct fh_symbols *metadata; /* the exchange's symbols (every configured one in it) */
+    const char *rest_url;              /* REST base URL (backfill); NULL: no backfill */
+};
+
+/* REST backfill of trade-id gaps (feed/backfill.h), for every venue with trade ids and a
+ * rest_url. Sizes are per venue. */
+struct fh_feed_backfill {
+    bool enabled;
+    size_t max_jobs;                 /* gaps open at once */
+    size_t hold_capacity;            /* live trades held while their symbol's gap is filled */
+    size_t hold_per_track;           /* ... per symbol and channel */
+    unsigned page_limit;             /* rows per REST page (1..1000) */
+    int64_t deadline_ms;             /* a gap ends at most this long after its detection */
+    unsigned max_failures;           /* failed answers in a row before "rest unavailable" */
+    int64_t weight_limit;            /* Binance REQUEST_WEIGHT per minute */
+    unsigned weight_share_pct;       /* share of it backfill may use */
+    int64_t kraken_pair_interval_ms; /* between two Trades calls of one pair */
+    size_t max_requests;             /* HTTP requests in flight per venue */
+    int64_t request_timeout_ms;
+    const char *ca_file; /* TLS for https:// REST URLs (NULL: the system store) */
+    bool insecure;       /* no certificate check (tests only) */
 };
 
 struct fh_feed_config {
@@ -78,6 +98,7 @@ struct fh_feed_config {
     int64_t watchdog_ms; /* close a connection that received nothing for this long */
     size_t max_message_bytes;
     size_t gap_list_size;
+    struct fh_feed_backfill backfill;
     SSL_CTX *tls;                 /* borrowed; required for wss:// URLs */
     struct fh_sink *sink;         /* borrowed */
     struct fh_recorder *recorder; /* borrowed; NULL: no recording */
@@ -154,6 +175,20 @@ struct fh_feed_venue_stats {
     uint64_t unexpected;         /* trades of symbols not configured on the connection's venue */
     uint64_t sink_errors;        /* trades the sink could not encode (not backpressure) */
     struct fh_histogram latency; /* frame received -> enqueued in the sink, ns */
+    /* REST backfill (published from struct fh_backfill_stats by the engine thread). */
+    uint64_t bf_gaps[4];          /* gap records by status: DETECTED, FILLED, PARTIAL, UNRECOV. */
+    uint64_t bf_trades;           /* backfilled trades written to the sink */
+    uint64_t bf_ids_missing;      /* ids the final gap records declare missing */
+    uint64_t bf_requests;         /* REST page requests sent */
+    uint64_t bf_failures;         /* ... that failed (no answer, not 200, unusable body) */
+    uint64_t bf_throttled;        /* 429 and Kraken "Too many requests" answers */
+    uint64_t bf_banned;           /* 418 answers */
+    uint64_t bf_weight;           /* Binance request weight charged */
+    uint64_t bf_held;             /* live trades held while their gap was filled */
+    uint64_t bf_gap_write_errors; /* gap records the sink could not take (logged) */
+    int64_t bf_open;              /* gaps open now */
+    int64_t bf_oldest_open_s;     /* age of the oldest open gap, seconds (0: none) */
+    int64_t bf_held_now;          /* live trades held now */
 };
 
 struct fh_engine_stats {

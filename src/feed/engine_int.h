@@ -12,11 +12,13 @@
 
 #include "feed/engine.h"
 
+#include "feed/backfill.h"
 #include "feed/shard.h"
 
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "net/http_async.h"
 #include "net/ws.h"
 
 #include <stdio.h>
@@ -34,6 +36,45 @@ enum { SUB_PENDING = 0, SUB_ACKED = 1, SUB_REFUSED = 2 };
 
 struct venue;
 struct slot;
+
+/* A REST page request in flight (the http_async callback's context). */
+struct bf_req {
+    struct venue *v;
+    uint64_t job; /* 0: slot free */
+    uint32_t track;
+};
+
+/* A venue's REST backfill (engine_backfill.c). */
+struct eng_bf {
+    bool on;
+    struct fh_backfill bf;
+    bool bf_inited;
+    struct fh_http_async *http;
+    bool http_closing;
+    /* REST pages have their own parser: a message held under backpressure lives in the
+     * WebSocket parser's buffers. */
+    struct fh_venue_parser parser;
+    bool parser_inited;
+    struct bf_req *reqs; /* max_requests */
+    size_t n_reqs;
+    int64_t *last_time_ns; /* per track: trade time (ns) of the last trade accepted */
+    int64_t conn_id;       /* lineage of backfilled trades: the venue's REST "connection" */
+    int64_t seq;
+    /* A page whose rows the sink has not all taken yet: no other page is parsed meanwhile. */
+    bool page_pending;
+    struct fh_rest_page page;
+    size_t page_next, page_end;
+    int64_t page_rt_ns, page_mono_ns;
+    /* A gap record the sink refused, written first next time. */
+    bool ev_pending;
+    struct fh_backfill_event ev;
+    bool work; /* rows, released trades or records wait for the sink */
+    uv_timer_t timer;
+    bool timer_inited;
+    int64_t timer_due_ns; /* monotonic; 0: not armed */
+    struct fh_buf url;
+    struct fh_ratelimit rl_log;
+};
 
 struct session {
     struct fh_ws ws;
@@ -65,6 +106,8 @@ struct session {
     bool holding;     /* we refused the current message */
     bool msg_seen;    /* ... after counting and recording it */
     size_t held_done; /* trades of it already consumed */
+    bool checked;     /* trade held_done passed its checks (track, gap); only its output is
+                         left (it was refused by the sink, or waits behind released trades) */
 };
 
 struct slot {
@@ -108,6 +151,7 @@ struct venue {
     bool maintenance;
     int64_t maintenance_end_ns; /* when the exchange last came back online, 0: never */
     struct fh_ratelimit rl_reject, rl_gap, rl_conn, rl_sub;
+    struct eng_bf bf;
     struct fh_feed_venue_stats st;
 };
 
@@ -248,6 +292,28 @@ static inline int channel_index(const struct venue *v, enum fh_trade_kind k)
 }
 
 /* ---- across the engine's files -------------------------------------------------------------- */
+
+/* engine_backfill.c */
+int eng_bf_init(struct venue *v, char *err, size_t errlen);
+void eng_bf_release(struct venue *v);
+void eng_bf_close(struct venue *v); /* at stop: ends open gaps, writes what waits, closes */
+/* A gap a live trade of track ti revealed (after fh_track_check). */
+void eng_bf_gap(struct venue *v, struct session *s, size_t ti, const struct fh_trade *t,
+                int64_t first, int64_t n);
+/* A live trade passed its checks: note its time for a later Kraken gap. */
+static inline void eng_bf_seen(struct venue *v, size_t ti, const struct fh_trade *t)
+{
+    if (v->bf.on)
+        v->bf.last_time_ns[ti] = t->trade_time_us * 1000;
+}
+/* Output of a checked live trade of track ti: the track's released trades first, then the
+ * trade itself held (its gap is being filled) or written. Returns 0 (consumed: *written says
+ * whether it went to the sink now), FH_ENOSPACE (nothing more taken; call again with the
+ * same trade), or the sink's error for the trade. */
+int eng_bf_output(struct venue *v, size_t ti, size_t ci, struct fh_trade *t, bool *written);
+void eng_bf_pump(struct venue *v);
+void eng_bf_publish(struct venue *v, int64_t now);
+int eng_bf_register_metrics(struct fh_metrics *m, struct venue *v, const char *labels);
 
 void eng_bp_account(struct fh_engine *e, int64_t now);
 void eng_bp_end(struct fh_engine *e, int64_t now);

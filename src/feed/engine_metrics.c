@@ -77,6 +77,8 @@ static int register_venue_metrics(struct fh_metrics *m, struct venue *v)
                                 "rotation (make-before-break overlap).",
                                 l2, &st->duplicates[d]);
     }
+    if (rc == 0 && v->bf.on)
+        rc = eng_bf_register_metrics(m, v, l);
     if (rc == 0)
         rc = fh_metrics_histogram(m, "feedhandler_receive_to_enqueue_seconds",
                                   "Time from the socket read that completed a frame to the "

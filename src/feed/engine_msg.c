@@ -33,9 +33,12 @@ static void report_gap(struct venue *v, struct session *s, size_t ti, const stru
 }
 
 /*
- * Consumes the trades of one message from s->held_done on. Returns 0, or FH_ENOSPACE when
- * the sink refused a trade: s->held_done then says how many were consumed, and the track
- * and rotation state are as before the refused trade.
+ * Consumes the trades of one message from s->held_done on. Each trade is first checked (the
+ * rotation overlap, its track: duplicates dropped, gaps reported and handed to backfill,
+ * lineage stamped), once; then output: written, or held by backfill while its symbol's gap is
+ * filled. Returns 0, or FH_ENOSPACE when the sink refused: s->held_done then says how many
+ * were consumed, and s->checked that the trade at held_done was checked already (its output
+ * is what is left, after a redelivery).
  */
 static int handle_trades(struct session *s, const struct fh_venue_msg *m,
                          const struct fh_ws_msg *wm)
@@ -62,50 +65,59 @@ static int handle_trades(struct session *s, const struct fh_venue_msg *m,
             count(&v->st.unexpected, 1);
             continue;
         }
-        struct fh_track *tr = NULL, saved_tr;
-        struct fh_rotation saved_rot = sl->rot;
         size_t ti = (size_t)ci * v->n_ch + (size_t)ch;
-        enum fh_track_verdict verdict = FH_TRACK_NEXT;
-        int64_t gap_first = 0, gap_n = 0;
-        if (v->has_ids && (t->has & FH_HAS_TRADE_ID)) {
-            tr = &v->tracks[ti];
-            saved_tr = *tr;
-            if (sl->rot.active && ti >= sl->first_track && ti < sl->first_track + sl->n_tracks &&
-                fh_rotation_trade(&sl->rot, tr, from, t->trade_id) == FH_ROT_DROP) {
-                count(&v->st.duplicates[FH_FEED_DUP_ROTATION], 1);
-                continue;
+        bool tracked = v->has_ids && (t->has & FH_HAS_TRADE_ID);
+        if (!s->checked) {
+            enum fh_track_verdict verdict = FH_TRACK_NEXT;
+            int64_t gap_first = 0, gap_n = 0;
+            if (tracked) {
+                struct fh_track *tr = &v->tracks[ti];
+                if (sl->rot.active && ti >= sl->first_track &&
+                    ti < sl->first_track + sl->n_tracks &&
+                    fh_rotation_trade(&sl->rot, tr, from, t->trade_id) == FH_ROT_DROP) {
+                    count(&v->st.duplicates[FH_FEED_DUP_ROTATION], 1);
+                    continue;
+                }
+                verdict = fh_track_check(tr, t->trade_id, &gap_first, &gap_n);
+                if (verdict == FH_TRACK_DUP) {
+                    enum fh_feed_dup d = t->source == FH_SOURCE_SNAPSHOT ? FH_FEED_DUP_SNAPSHOT
+                                         : sl->rot.active                ? FH_FEED_DUP_ROTATION
+                                                                         : FH_FEED_DUP_LIVE;
+                    count(&v->st.duplicates[d], 1);
+                    continue;
+                }
             }
-            verdict = fh_track_check(tr, t->trade_id, &gap_first, &gap_n);
-            if (verdict == FH_TRACK_DUP) {
-                enum fh_feed_dup d = t->source == FH_SOURCE_SNAPSHOT ? FH_FEED_DUP_SNAPSHOT
-                                     : sl->rot.active                ? FH_FEED_DUP_ROTATION
-                                                                     : FH_FEED_DUP_LIVE;
-                count(&v->st.duplicates[d], 1);
-                continue;
+            t->receive_time_ns = wm->recv_realtime_ns;
+            t->receive_mono_ns = wm->recv_monotonic_ns;
+            t->connection_id = s->conn_id;
+            t->sequence = s->seq + 1;
+            if (verdict == FH_TRACK_GAP) {
+                report_gap(v, s, ti, t, gap_first, gap_n);
+                eng_bf_gap(v, s, ti, t, gap_first, gap_n);
             }
+            if (tracked)
+                eng_bf_seen(v, ti, t);
+            s->checked = true;
         }
-        t->receive_time_ns = wm->recv_realtime_ns;
-        t->receive_mono_ns = wm->recv_monotonic_ns;
-        t->connection_id = s->conn_id;
-        t->sequence = s->seq + 1;
-        rc = fh_sink_write(e->cfg.sink, t);
+        bool out = false;
+        if (tracked && v->bf.on) {
+            rc = eng_bf_output(v, ti, (size_t)ci, t, &out);
+        } else {
+            rc = fh_sink_write(e->cfg.sink, t);
+            out = rc == 0;
+        }
         if (rc == FH_ENOSPACE) {
-            if (tr != NULL) {
-                *tr = saved_tr;
-                sl->rot = saved_rot;
-            }
             s->held_done = i;
             break;
         }
+        s->checked = false;
         e->probing = false;
         if (rc == 0) {
             s->seq++;
-            written++;
+            written += out;
         } else {
             count(&v->st.sink_errors, 1);
         }
-        if (verdict == FH_TRACK_GAP)
-            report_gap(v, s, ti, t, gap_first, gap_n);
     }
     if (written > 0) {
         count(&v->st.trades, written);

@@ -333,6 +333,7 @@ static void on_close(struct fh_ws *ws, const struct fh_ws_close_info *info)
     s->holding = false;
     s->msg_seen = false;
     s->held_done = 0;
+    s->checked = false;
     s->ping_out = false;
     s->rotate_at_ns = 0;
 
@@ -514,6 +515,7 @@ void eng_slot_attempt(struct slot *sl, bool replacement)
     s->holding = false;
     s->msg_seen = false;
     s->held_done = 0;
+    s->checked = false;
     count(&v->st.connect_attempts, 1);
     static const struct fh_ws_header hdr[] = {{"User-Agent", USER_AGENT}};
     /* Schemes are case-insensitive. */
@@ -608,6 +610,14 @@ void eng_tick_cb(uv_timer_t *t)
                 eng_finish_rotation(sl, now);
         }
         gauge_set(&v->st.budget_available, fh_budget_available(&v->budget, now));
+        if (v->bf.on && !e->stopping) {
+            if (fh_backfill_tick(&v->bf.bf, now) > 0)
+                v->bf.work = true;
+            if (v->bf.work)
+                eng_bf_pump(v);
+            else
+                eng_bf_publish(v, now);
+        }
         /* A probe cannot be half-open forever: fh_breaker_allow moves OPEN on. */
         update_breaker_gauge(v);
     }
@@ -654,6 +664,9 @@ void eng_check_cb(uv_check_t *c)
     fh_sink_poll(e->cfg.sink);
     if (e->cfg.recorder != NULL)
         fh_recorder_poll(e->cfg.recorder);
+    for (size_t vi = 0; vi < e->n_venues; vi++)
+        if (e->venues[vi].bf.work && !e->stopping)
+            eng_bf_pump(&e->venues[vi]);
     if (e->probing && !e->paused) {
         /* The sink took everything that was held, or nothing was written since: either way
          * the pause is over. Its length is accounted once. */

@@ -310,7 +310,7 @@ const struct fh_venue_ops fh_venue_kraken_v1 = {
     .url_path_suffix = NULL, /* any URL of the section but /v2 */
     .protocol = FH_PROTO_KRAKEN_V1,
     .caps = {FH_KRAKEN_CAPS_COMMON, .trade_ids = false, .snapshot_on_resubscribe = false,
-             .symbol_example = "XBT/USD"},
+             .rest_paging = FH_REST_BY_SINCE, .symbol_example = "XBT/USD"},
     .parse = v1_parse,
     .build_url = v1_build_url,
     .build_subscribe = v1_build_subscribe,

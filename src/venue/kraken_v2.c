@@ -385,7 +385,7 @@ const struct fh_venue_ops fh_venue_kraken_v2 = {
     .url_path_suffix = "/v2",
     .protocol = FH_PROTO_KRAKEN_V2,
     .caps = {FH_KRAKEN_CAPS_COMMON, .trade_ids = true, .snapshot_on_resubscribe = true,
-             .symbol_example = "BTC/USD"},
+             .rest_paging = FH_REST_BY_SINCE, .symbol_example = "BTC/USD"},
     .parse = v2_parse,
     .build_url = v2_build_url,
     .build_subscribe = v2_build_subscribe,

@@ -28,6 +28,10 @@
 
 enum fh_protocol { FH_PROTO_BINANCE = 0, FH_PROTO_KRAKEN_V1 = 1, FH_PROTO_KRAKEN_V2 = 2 };
 
+/* How REST trade history pages (build_rest_trades): not at all, by trade id (Binance fromId),
+ * or by a time cursor (Kraken since / last). */
+enum fh_rest_paging { FH_REST_NONE = 0, FH_REST_BY_ID = 1, FH_REST_BY_SINCE = 2 };
+
 /* What a message was. */
 enum fh_event {
     FH_EV_NONE = 0,
@@ -191,6 +195,8 @@ struct fh_venue_caps {
     unsigned channels;
     /* REST trade pages name their symbol (otherwise the caller must say which it asked). */
     bool rest_rows_carry_symbol;
+    /* How the REST trade history pages; backfill needs ids as well (trade_ids). */
+    enum fh_rest_paging rest_paging;
     /* A native symbol, for messages ("BTCUSDT", "BTC/USD"). */
     const char *symbol_example;
 };
@@ -224,6 +230,9 @@ struct fh_venue_ops {
 
     /* Appends the REST path and query of a backfill page request. */
     int (*build_rest_trades)(const struct fh_rest_req *req, struct fh_buf *out);
+    /* The request header line that asks REST for microsecond times, to send when the
+     * parser's time_us is set (Binance: X-MBX-TIME-UNIT); NULL: none needed. */
+    const char *rest_time_us_header;
     /* Parses a backfill page body. Trades get source BACKFILL. Same result convention as
      * fh_venue_parse (0, or -1 with *reject set). */
     int (*parse_rest_trades)(struct fh_venue_parser *p, const char *body, size_t len,
