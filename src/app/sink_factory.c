@@ -63,6 +63,7 @@ static struct fh_sink *kafka_from_config(const struct fh_config *c, enum fh_sink
         .topic_per_venue = c->sink.topic_per_venue,
         .venues = venues,
         .nvenues = nvenues,
+        .gap_topic = c->backfill.gap_topic,
         .props = props,
         .nprops = c->kafka_n,
         .registry_url = c->schema_registry.url,

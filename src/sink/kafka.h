@@ -75,6 +75,9 @@ struct fh_kafka_sink_config {
      * start-up. A record of another venue gets its topic on first use. */
     const char *const *venues;
     size_t nvenues;
+    /* The gap records' topic (fh_sink_write_gap; subject "<gap_topic>-value", schema
+     * schemas/gap.avsc); NULL or "": "<topic>.gaps". */
+    const char *gap_topic;
     const struct fh_kafka_prop *props; /* [kafka], verbatim, after the defaults */
     size_t nprops;
     const char *registry_url; /* NULL or "": no registry, Avro single-object encoding */

@@ -57,6 +57,7 @@ struct kafka_sink {
 
     struct topic_ent topics[MAX_TOPICS];
     size_t ntopics;
+    struct topic_ent *gap_te; /* the gap records' topic (in topics[], never topics[0]) */
     char *topic_base;
     bool per_venue;
     bool confluent;     /* registry framing */
@@ -138,6 +139,7 @@ size_t fh__kafka_message_headers(const rd_kafka_message_t *m, uint8_t *blob, siz
 /* The topic of a venue (hot path: a short linear scan); added on first use if unknown. */
 struct topic_ent *fh__kafka_topic_for_venue(struct kafka_sink *ks, struct fh_str venue);
 /* The topic of a spooled record, by name; added on first use if unknown. */
+bool fh__kafka_topic_by_name_exists(const struct kafka_sink *ks, const char *name);
 struct topic_ent *fh__kafka_topic_by_name(struct kafka_sink *ks, struct fh_str name);
 
 /* kafka_loss.c: counted by reason and logged with the trade's ids; why (may be NULL: not

@@ -23,6 +23,7 @@
 #include "sink/kafka_int.h"
 
 #include "codec/avro.h"
+#include "codec/gap.h"
 #include "codec/jsonl.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -200,7 +201,18 @@ static int64_t receive_to_ack_ns(const struct kafka_sink *ks, const rd_kafka_mes
 static void delivered(struct kafka_sink *ks, const rd_kafka_message_t *m, bool from_spool,
                       uint64_t v)
 {
+    bool gap = ks->gap_te != NULL && m->rkt == ks->gap_te->rkt;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (gap) {
+            stat_add(&ks->base.stats.gaps_delivered, 1);
+            if (from_spool) {
+                fh_spool_resolve(ks->spool, v, true);
+                stat_add(&ks->ks.drained, 1);
+                ks->probe_limit++;
+            }
+            ks->last_ack_ns = fh_clock_monotonic_ns();
+            return;
+        }
         stat_add(&ks->base.stats.delivered, 1);
         stat_add(&ks->base.stats.bytes, m->len);
         int64_t lat = rd_kafka_message_latency(m);
@@ -232,6 +244,15 @@ static void delivered(struct kafka_sink *ks, const rd_kafka_message_t *m, bool f
         else
             spool_failed(ks, m, v);
         ks->failure_seen = true;
+        return;
+    }
+    if (gap) {
+        uint64_t sup = 0;
+        if (fh_ratelimit_allow(&ks->rl_lost, fh_clock_monotonic_ns(), &sup))
+            log_error("kafka: gap record lost", "error=\"%s\" topic=%s suppressed=%" PRIu64,
+                      rd_kafka_err2str(m->err), ks->gap_te->name, sup);
+        if (from_spool)
+            fh_spool_resolve(ks->spool, v, true);
         return;
     }
     fh__kafka_lost_message(
@@ -356,6 +377,102 @@ static void spool_has_room(struct kafka_sink *ks)
     ks->dropping = false;
 }
 
+/* Produces (direct mode) or spools the record encoded in ks->scratch[0, vlen) with the key
+ * ks->key[0, klen). t: the trade (its lineage headers, receive stamp and loss accounting), or
+ * NULL for a gap record (no headers; a failure is returned, never counted as a lost trade). */
+static int put_record(struct kafka_sink *ks, struct topic_ent *te, size_t klen, size_t vlen,
+                      int64_t ts, const struct fh_trade *t)
+{
+    struct fh_sink *base = &ks->base;
+    char conn[24], seq[24];
+    size_t cn = 0, sn = 0;
+    const char *src = "";
+    if (t != NULL) {
+        cn = fh_fmt_i64(conn, t->connection_id);
+        sn = fh_fmt_i64(seq, t->sequence);
+        src = fh_source_name(t->source);
+    }
+    uint64_t gseq = ks->next_gseq;
+
+    if (ks->mode == FH_KAFKA_MODE_DIRECT) {
+        if (ks->in_flight == 0)
+            ks->last_ack_ns = fh_clock_monotonic_ns(); /* the stall clock starts now */
+        /* Records in librdkafka may come back to the spool's front: its checkpoint must not
+         * pass the oldest of them (fh_spool_set_floor). */
+        if (ks->spool != NULL && ks->in_flight == ks->spool_in_flight)
+            fh_spool_set_floor(ks->spool, gseq);
+        rd_kafka_resp_err_t err;
+        if (t != NULL)
+            err = rd_kafka_producev(
+                ks->rk, RD_KAFKA_V_RKT(te->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_KEY(ks->key, klen), RD_KAFKA_V_VALUE(ks->scratch, vlen),
+                RD_KAFKA_V_HEADER("connection_id", conn, (ssize_t)cn),
+                RD_KAFKA_V_HEADER("sequence", seq, (ssize_t)sn),
+                RD_KAFKA_V_HEADER("source", src, (ssize_t)strlen(src)), RD_KAFKA_V_TIMESTAMP(ts),
+                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(gseq << 1)), RD_KAFKA_V_END);
+        else
+            err = rd_kafka_producev(
+                ks->rk, RD_KAFKA_V_RKT(te->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_KEY(ks->key, klen), RD_KAFKA_V_VALUE(ks->scratch, vlen),
+                RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(gseq << 1)),
+                RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            struct recv_stamp *st = &ks->stamps[gseq & ks->stamp_mask];
+            st->gseq = gseq;
+            st->mono_ns = t != NULL ? t->receive_mono_ns : 0;
+            ks->next_gseq++;
+            ks->in_flight++;
+            stat_add(&ks->ks.produced, 1);
+            stat_add(t != NULL ? &base->stats.accepted : &base->stats.gaps_accepted, 1);
+            return 0;
+        }
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            if (t != NULL)
+                fh__kafka_lost_trade(ks, FH_LOSS_REJECTED, t, rd_kafka_err2str(err), te->name);
+            return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? FH_ERANGE : FH_EIO;
+        }
+        stat_add(&ks->ks.queue_full, 1);
+        if (ks->spool == NULL) {
+            stat_add(&base->stats.refused, 1);
+            return FH_ENOSPACE;
+        }
+        enter_spooling(ks, "queue_full");
+    }
+
+    /* Spooling: behind everything older. */
+    size_t o = 0;
+    if (t != NULL) {
+        o = blob_put(ks->hdr, 0, sizeof(ks->hdr), "connection_id", conn, cn);
+        o = blob_put(ks->hdr, o, sizeof(ks->hdr), "sequence", seq, sn);
+        o = blob_put(ks->hdr, o, sizeof(ks->hdr), "source", src, strlen(src));
+    }
+    struct fh_spool_record r = {
+        .gseq = gseq,
+        .timestamp_ms = ts,
+        .topic = fh_str_c(te->name),
+        .key = {ks->key, klen},
+        .headers = {(const char *)ks->hdr, o},
+        .value = {(const char *)ks->scratch, vlen},
+    };
+    int rc = fh_spool_append(ks->spool, &r);
+    if (rc == FH_ENOSPACE) {
+        if (t != NULL)
+            return spool_full(ks, t);
+        stat_add(&base->stats.refused, 1);
+        return FH_ENOSPACE; /* a gap record is never dropped: the engine retries */
+    }
+    if (rc != 0) {
+        if (t != NULL)
+            fh__kafka_lost_trade(ks, FH_LOSS_SPOOL_WRITE, t, "cannot spool", te->name);
+        return rc;
+    }
+    spool_has_room(ks);
+    ks->next_gseq++;
+    stat_add(&ks->ks.spooled, 1);
+    stat_add(t != NULL ? &base->stats.accepted : &base->stats.gaps_accepted, 1);
+    return 0;
+}
+
 static int kafka_write(struct fh_sink *base, const struct fh_trade *t)
 {
     struct kafka_sink *ks = (struct kafka_sink *)base;
@@ -371,72 +488,40 @@ static int kafka_write(struct fh_sink *base, const struct fh_trade *t)
     memcpy(ks->key, t->venue.p, t->venue.n);
     ks->key[t->venue.n] = ':';
     memcpy(ks->key + t->venue.n + 1, t->symbol.p, t->symbol.n);
-    char conn[24], seq[24];
-    size_t cn = fh_fmt_i64(conn, t->connection_id), sn = fh_fmt_i64(seq, t->sequence);
-    const char *src = fh_source_name(t->source);
     int64_t ts = t->receive_time_ns > 0 ? t->receive_time_ns / 1000000 : 0;
-    uint64_t gseq = ks->next_gseq;
+    return put_record(ks, te, klen, vlen, ts, t);
+}
 
-    if (ks->mode == FH_KAFKA_MODE_DIRECT) {
-        if (ks->in_flight == 0)
-            ks->last_ack_ns = fh_clock_monotonic_ns(); /* the stall clock starts now */
-        /* Records in librdkafka may come back to the spool's front: its checkpoint must not
-         * pass the oldest of them (fh_spool_set_floor). */
-        if (ks->spool != NULL && ks->in_flight == ks->spool_in_flight)
-            fh_spool_set_floor(ks->spool, gseq);
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            ks->rk, RD_KAFKA_V_RKT(te->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY(ks->key, klen), RD_KAFKA_V_VALUE(ks->scratch, vlen),
-            RD_KAFKA_V_HEADER("connection_id", conn, (ssize_t)cn),
-            RD_KAFKA_V_HEADER("sequence", seq, (ssize_t)sn),
-            RD_KAFKA_V_HEADER("source", src, (ssize_t)strlen(src)), RD_KAFKA_V_TIMESTAMP(ts),
-            RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(gseq << 1)), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            struct recv_stamp *st = &ks->stamps[gseq & ks->stamp_mask];
-            st->gseq = gseq;
-            st->mono_ns = t->receive_mono_ns;
-            ks->next_gseq++;
-            ks->in_flight++;
-            stat_add(&ks->ks.produced, 1);
-            stat_add(&base->stats.accepted, 1);
-            return 0;
-        }
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            fh__kafka_lost_trade(ks, FH_LOSS_REJECTED, t, rd_kafka_err2str(err), te->name);
-            return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? FH_ERANGE : FH_EIO;
-        }
-        stat_add(&ks->ks.queue_full, 1);
-        if (ks->spool == NULL) {
-            stat_add(&base->stats.refused, 1);
-            return FH_ENOSPACE;
-        }
-        enter_spooling(ks, "queue_full");
-    }
-
-    /* Spooling: behind everything older. */
-    size_t o = blob_put(ks->hdr, 0, sizeof(ks->hdr), "connection_id", conn, cn);
-    o = blob_put(ks->hdr, o, sizeof(ks->hdr), "sequence", seq, sn);
-    o = blob_put(ks->hdr, o, sizeof(ks->hdr), "source", src, strlen(src));
-    struct fh_spool_record r = {
-        .gseq = gseq,
-        .timestamp_ms = ts,
-        .topic = fh_str_c(te->name),
-        .key = {ks->key, klen},
-        .headers = {(const char *)ks->hdr, o},
-        .value = {(const char *)ks->scratch, vlen},
-    };
-    rc = fh_spool_append(ks->spool, &r);
-    if (rc == FH_ENOSPACE)
-        return spool_full(ks, t);
-    if (rc != 0) {
-        fh__kafka_lost_trade(ks, FH_LOSS_SPOOL_WRITE, t, "cannot spool", te->name);
+/* A gap record to the gap topic: Avro with the gap schema (Confluent framing with its
+ * registry id, or single-object), or one JSON document; key venue:symbol; timestamp the
+ * record's report time. */
+static int kafka_write_gap(struct fh_sink *base, const struct fh_gap_record *g)
+{
+    struct kafka_sink *ks = (struct kafka_sink *)base;
+    if (ks->closing || fh_sink_is_fatal(base))
+        return FH_ESTATE;
+    struct topic_ent *te = ks->gap_te;
+    size_t klen = g->venue.n + 1 + g->symbol.n;
+    if (te == NULL || klen > KEY_MAX)
+        return FH_EINVAL;
+    struct fh_fbuf b;
+    fh_fbuf_init(&b, ks->scratch, sizeof(ks->scratch));
+    int rc;
+    if (ks->base.format == FH_SINK_AVRO)
+        rc = te->schema_id != 0 ? fh_avro_encode_gap_confluent(&b, te->schema_id, g)
+                                : fh_avro_encode_gap_single_object(&b, g);
+    else
+        rc = fh_jsonl_encode_gap(&b, g);
+    if (rc != 0)
         return rc;
-    }
-    spool_has_room(ks);
-    ks->next_gseq++;
-    stat_add(&ks->ks.spooled, 1);
-    stat_add(&base->stats.accepted, 1);
-    return 0;
+    size_t vlen = b.len;
+    if (ks->base.format == FH_SINK_JSON && vlen > 0 && ks->scratch[vlen - 1] == '\n')
+        vlen--;
+    memcpy(ks->key, g->venue.p, g->venue.n);
+    ks->key[g->venue.n] = ':';
+    memcpy(ks->key + g->venue.n + 1, g->symbol.p, g->symbol.n);
+    int64_t ts = g->reported_time_ns > 0 ? g->reported_time_ns / 1000000 : 0;
+    return put_record(ks, te, klen, vlen, ts, NULL);
 }
 
 /* ---- draining -------------------------------------------------------------------------------- */
@@ -764,4 +849,5 @@ const struct fh_sink_ops fh__kafka_ops = {
     .destroy = fh__kafka_destroy,
     .wake_fd = kafka_wake_fd,
     .wake = kafka_wake,
+    .write_gap = kafka_write_gap,
 };

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "sink/loss.h"
 #include "sink/registry.h"
+#include "codec/gap.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -113,6 +114,14 @@ struct topic_ent *fh__kafka_topic_for_venue(struct kafka_sink *ks, struct fh_str
         log_warn("kafka: topic for a venue not configured at start-up", "topic=%s registered=%s",
                  name, ks->confluent ? "no (schema id reused)" : "n/a");
     return te;
+}
+
+bool fh__kafka_topic_by_name_exists(const struct kafka_sink *ks, const char *name)
+{
+    for (size_t i = 0; i < ks->ntopics; i++)
+        if (strcmp(ks->topics[i].name, name) == 0)
+            return true;
+    return false;
 }
 
 struct topic_ent *fh__kafka_topic_by_name(struct kafka_sink *ks, struct fh_str name)
@@ -242,8 +251,10 @@ static int register_topics(struct kafka_sink *ks, char *err, size_t errlen,
         snprintf(subject, sizeof(subject), "%s-value", ks->topics[i].name);
         enum fh_registry_failure f;
         uint32_t id;
-        int rc = fh_registry_register(&ks->reg, subject, fh_trade_schema_json,
-                                      fh_trade_schema_json_len, &id, &f, msg, sizeof(msg));
+        bool gap = &ks->topics[i] == ks->gap_te;
+        int rc = fh_registry_register(
+            &ks->reg, subject, gap ? fh_gap_schema_json : fh_trade_schema_json,
+            gap ? fh_gap_schema_json_len : fh_trade_schema_json_len, &id, &f, msg, sizeof(msg));
         if (rc != 0) {
             snprintf(err, errlen, "%s", msg);
             *why = FH_KAFKA_START_REGISTRY;
@@ -252,6 +263,9 @@ static int register_topics(struct kafka_sink *ks, char *err, size_t errlen,
         ks->topics[i].schema_id = id;
         if (i == 0)
             ks->schema_id = id;
+        if (gap)
+            log_info("kafka: gap records", "topic=%s subject=%s schema_id=%u", ks->topics[i].name,
+                     subject, id);
     }
     return 0;
 }
@@ -307,6 +321,21 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
                 goto fail;
         }
     }
+    {
+        char gname[300];
+        if (cfg->gap_topic != NULL && cfg->gap_topic[0] != '\0')
+            snprintf(gname, sizeof(gname), "%s", cfg->gap_topic);
+        else
+            snprintf(gname, sizeof(gname), "%s.gaps", ks->topic_base);
+        if (fh__kafka_topic_by_name_exists(ks, gname)) {
+            snprintf(err, errlen, "the gap topic %s is a trade topic", gname);
+            goto fail;
+        }
+        ks->gap_te = topic_add(ks, NULL, 0, gname, err, errlen);
+        if (ks->gap_te == NULL)
+            goto fail;
+        ks->gap_te->schema_id = 0;
+    }
     conf = build_conf(cfg, ks, err, errlen);
     if (conf == NULL)
         goto fail;
@@ -323,6 +352,7 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
         ks->schema_id = cfg->fixed_schema_id;
         for (size_t i = 0; i < ks->ntopics; i++)
             ks->topics[i].schema_id = cfg->fixed_schema_id;
+        ks->gap_te->schema_id = 0; /* no id for the gap schema: single-object encoding */
     } else {
         ks->confluent = false;
     }

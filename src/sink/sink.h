@@ -16,6 +16,8 @@
 #ifndef FH_SINK_SINK_H
 #define FH_SINK_SINK_H
 
+#include "core/err.h"
+#include "model/gap.h"
 #include "model/trade.h"
 
 #include <stdbool.h>
@@ -32,6 +34,9 @@ struct fh_sink_stats {
     uint64_t bytes;          /* encoded bytes delivered */
     uint64_t write_errors;   /* I/O errors seen (each retried or fatal, see the sink) */
     uint64_t buffered_bytes; /* gauge: bytes held in memory now */
+    /* Gap records (fh_sink_write_gap), counted apart from the trades above. */
+    uint64_t gaps_accepted;
+    uint64_t gaps_delivered;
 };
 
 struct fh_sink;
@@ -47,6 +52,9 @@ struct fh_sink_ops {
      * loop wakes up for it, or -1. wake: called when it was readable; clears it and polls. */
     int (*wake_fd)(struct fh_sink *s);
     void (*wake)(struct fh_sink *s);
+    /* Optional (NULL: the sink has no place for gap records). Like write, for a gap record
+     * (model/gap.h): 0, FH_ENOSPACE (backpressure), or another negative code. */
+    int (*write_gap)(struct fh_sink *s, const struct fh_gap_record *g);
 };
 
 struct fh_sink {
@@ -65,6 +73,15 @@ struct fh_sink {
 static inline int fh_sink_write(struct fh_sink *s, const struct fh_trade *t)
 {
     return s->ops->write(s, t);
+}
+
+/* Encodes and queues one gap record (feed/backfill.h's events): where the sink writes trades
+ * (the stream sinks: one more JSON line or Avro single-object record, told apart by its
+ * fields or its schema fingerprint) or to its gap topic (Kafka). Returns as fh_sink_write, or
+ * FH_EUNSUPPORTED when the sink has no place for them. */
+static inline int fh_sink_write_gap(struct fh_sink *s, const struct fh_gap_record *g)
+{
+    return s->ops->write_gap != NULL ? s->ops->write_gap(s, g) : FH_EUNSUPPORTED;
 }
 
 /* Services the sink: wakes writers, serves delivery reports. Call once per loop iteration or

@@ -11,6 +11,7 @@
 #include "sink/sink.h"
 
 #include "codec/avro.h"
+#include "codec/gap.h"
 #include "codec/jsonl.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -24,8 +25,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SCRATCH_BYTES  16384
-#define MIN_RECORD     32 /* no encoded trade is smaller: sizes the record-size ring */
+#define SCRATCH_BYTES  (FH_JSONL_GAP_MAX > 16384 ? FH_JSONL_GAP_MAX : 16384)
+#define GAP_BIT        0x80000000u /* a record size with it: a gap record, not a trade */
+#define MIN_RECORD     32          /* no encoded trade is smaller: sizes the record-size ring */
 #define MIN_RING_BYTES (64 * 1024)
 
 struct stream_sink {
@@ -126,17 +128,23 @@ static void retire_records(void *ctx, uint64_t done)
     uint64_t st = __atomic_load_n(&s->sizes_tail, __ATOMIC_RELAXED);
     uint64_t sh = __atomic_load_n(&s->sizes_head, __ATOMIC_ACQUIRE);
     uint64_t end = __atomic_load_n(&s->ring.tail, __ATOMIC_RELAXED);
-    uint64_t n = 0;
+    uint64_t n = 0, gaps = 0;
     while (st < sh) {
         uint32_t sz = s->sizes[st % s->sizes_cap];
-        if (end + sz > done)
+        uint32_t len = sz & ~GAP_BIT;
+        if (end + len > done)
             break;
-        end += sz;
+        end += len;
         st++;
-        n++;
+        if (sz & GAP_BIT)
+            gaps++;
+        else
+            n++;
     }
     __atomic_store_n(&s->sizes_tail, st, __ATOMIC_RELEASE);
     stat_add(&s->base.stats.delivered, n);
+    if (gaps > 0)
+        stat_add(&s->base.stats.gaps_delivered, gaps);
     stat_set(&s->base.stats.buffered_bytes,
              __atomic_load_n(&s->ring.head, __ATOMIC_RELAXED) - done);
 }
@@ -153,6 +161,24 @@ static int encode(struct stream_sink *s, const struct fh_trade *t, size_t *len)
     return 0;
 }
 
+/* Queues the n bytes in scratch as one record (flags: GAP_BIT or 0). */
+static int put_record(struct stream_sink *s, size_t n, uint32_t flags)
+{
+    uint64_t space = fh_ring_space(&s->ring);
+    uint64_t sizes_tail = __atomic_load_n(&s->sizes_tail, __ATOMIC_ACQUIRE);
+    if (n > space || s->sizes_head - sizes_tail == s->sizes_cap) {
+        stat_add(&s->base.stats.refused, 1);
+        return FH_ENOSPACE;
+    }
+    uint64_t pos = s->ring.head;
+    fh_ring_put(&s->ring, &pos, s->scratch, n);
+    s->sizes[s->sizes_head % s->sizes_cap] = (uint32_t)n | flags;
+    __atomic_store_n(&s->sizes_head, s->sizes_head + 1, __ATOMIC_RELEASE);
+    fh_ring_commit(&s->ring, pos);
+    stat_set(&s->base.stats.buffered_bytes, s->ring.cap - space + n);
+    return 0;
+}
+
 static int stream_write(struct fh_sink *base, const struct fh_trade *t)
 {
     struct stream_sink *s = (struct stream_sink *)base;
@@ -164,20 +190,26 @@ static int stream_write(struct fh_sink *base, const struct fh_trade *t)
         stat_add(&base->stats.failed, 1);
         return rc;
     }
-    uint64_t space = fh_ring_space(&s->ring);
-    uint64_t sizes_tail = __atomic_load_n(&s->sizes_tail, __ATOMIC_ACQUIRE);
-    if (n > space || s->sizes_head - sizes_tail == s->sizes_cap) {
-        stat_add(&base->stats.refused, 1);
-        return FH_ENOSPACE;
-    }
-    uint64_t pos = s->ring.head;
-    fh_ring_put(&s->ring, &pos, s->scratch, n);
-    s->sizes[s->sizes_head % s->sizes_cap] = (uint32_t)n;
-    __atomic_store_n(&s->sizes_head, s->sizes_head + 1, __ATOMIC_RELEASE);
-    fh_ring_commit(&s->ring, pos);
-    stat_add(&base->stats.accepted, 1);
-    stat_set(&base->stats.buffered_bytes, s->ring.cap - space + n);
-    return 0;
+    rc = put_record(s, n, 0);
+    if (rc == 0)
+        stat_add(&base->stats.accepted, 1);
+    return rc;
+}
+
+static int stream_write_gap(struct fh_sink *base, const struct fh_gap_record *g)
+{
+    struct stream_sink *s = (struct stream_sink *)base;
+    if (fh_sink_is_fatal(base))
+        return FH_ESTATE;
+    struct fh_fbuf b;
+    fh_fbuf_init(&b, s->scratch, sizeof(s->scratch));
+    int rc = s->base.format == FH_SINK_AVRO ? fh_avro_encode_gap_single_object(&b, g)
+                                            : fh_jsonl_encode_gap(&b, g);
+    if (rc == 0)
+        rc = put_record(s, b.len, GAP_BIT);
+    if (rc == 0)
+        stat_add(&base->stats.gaps_accepted, 1);
+    return rc;
 }
 
 static void stream_poll(struct fh_sink *base)
@@ -223,6 +255,7 @@ static const struct fh_sink_ops file_ops = {
     .poll = stream_poll,
     .flush = stream_flush,
     .destroy = stream_destroy,
+    .write_gap = stream_write_gap,
 };
 
 static const struct fh_sink_ops stdout_ops = {
@@ -231,6 +264,7 @@ static const struct fh_sink_ops stdout_ops = {
     .poll = stream_poll,
     .flush = stream_flush,
     .destroy = stream_destroy,
+    .write_gap = stream_write_gap,
 };
 
 struct fh_sink *fh_stream_sink_new(const struct fh_stream_sink_config *cfg, char *err,
