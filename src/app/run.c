@@ -175,6 +175,22 @@ static void fill_feed_config(struct app *a, struct fh_feed_config *f)
     f->watchdog_ms = c->feed.watchdog_ms;
     f->max_message_bytes = (size_t)c->feed.max_message_bytes;
     f->gap_list_size = (size_t)c->feed.gap_list_size;
+    f->backfill = (struct fh_feed_backfill){
+        .enabled = c->backfill.enabled,
+        .max_jobs = (size_t)c->backfill.max_open_gaps,
+        .hold_capacity = (size_t)c->backfill.hold_trades,
+        .hold_per_track = (size_t)c->backfill.hold_trades_per_symbol,
+        .page_limit = (unsigned)c->backfill.page_limit,
+        .deadline_ms = c->backfill.deadline_ms,
+        .max_failures = (unsigned)c->backfill.max_failures,
+        .weight_limit = c->backfill.binance_weight_limit,
+        .weight_share_pct = (unsigned)c->backfill.binance_weight_share_pct,
+        .kraken_pair_interval_ms = c->backfill.kraken_pair_interval_ms,
+        .max_requests = (size_t)c->backfill.requests,
+        .request_timeout_ms = c->backfill.request_timeout_ms,
+        .ca_file = c->tls.ca_file != NULL && c->tls.ca_file[0] != '\0' ? c->tls.ca_file : NULL,
+        .insecure = !c->tls.verify,
+    };
     f->tls = a->tls;
     f->sink = a->sink;
     f->recorder = a->rec;
@@ -194,6 +210,7 @@ static void fill_feed_config(struct app *a, struct fh_feed_config *f)
         v->budget = (uint32_t)c->binance.connect_budget;
         v->budget_window_ms = c->binance.connect_budget_window_ms;
         v->metadata = &a->syms[0];
+        v->rest_url = c->binance.rest_url;
     }
     if (c->kraken.enabled) {
         struct fh_feed_venue_config *v = &f->venues[f->n_venues++];
@@ -207,6 +224,7 @@ static void fill_feed_config(struct app *a, struct fh_feed_config *f)
         v->budget_window_ms = c->kraken.connect_budget_window_ms;
         v->rotation_timeout_ms = 60000;
         v->metadata = &a->syms[1];
+        v->rest_url = c->kraken.rest_url;
     }
 }
 

@@ -257,6 +257,20 @@ static void test_key_names_are_the_contract(void **state)
         {"spool", "reserve_bytes"},
         {"spool", "on_full"},
         {"spool", "full_grace_ms"},
+        /* REST backfill (issue 13). */
+        {"backfill", "enabled"},
+        {"backfill", "gap_topic"},
+        {"backfill", "deadline_ms"},
+        {"backfill", "max_open_gaps"},
+        {"backfill", "hold_trades"},
+        {"backfill", "hold_trades_per_symbol"},
+        {"backfill", "page_limit"},
+        {"backfill", "max_failures"},
+        {"backfill", "requests"},
+        {"backfill", "request_timeout_ms"},
+        {"backfill", "binance_weight_limit"},
+        {"backfill", "binance_weight_share_pct"},
+        {"backfill", "kraken_pair_interval_ms"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         key_id(names[i][0], names[i][1]);
