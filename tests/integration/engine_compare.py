@@ -15,8 +15,13 @@ decimal.Decimal, never float) and checks, per venue and native symbol:
     sum, consecutive aggregates cover consecutive ids;
   - Kraken v1 (no ids): the output is an in-order subsequence of the truth (matched on price,
     quantity, side and time); skipped truth trades inside the window are counted;
-  - lineage: per connection id the sequence numbers run 1, 2, 3... in output order, so the
-    sink received every trade the engine emitted, in order.
+  - lineage: per connection id the sequence numbers are 1, 2, 3... without a hole or a
+    repeat, so the sink received every trade the engine emitted; per connection and symbol
+    they increase in output order (a symbol whose gap is being filled is held back, so its
+    trades may come after later ones of other symbols of the connection). Backfilled trades
+    (source BACKFILL) carry their venue's REST connection id and sequence.
+  - gap records (JSON lines with first_missing_id, schemas/gap.avsc) are kept apart:
+    load_output() returns them separately.
 
 Usage as a script: engine_compare.py TRUTH OUTPUT [--kraken v1|v2] [--require-complete]
 prints a JSON report and exits 1 on any error (or, with --require-complete, on any missing
@@ -42,6 +47,14 @@ def load_jsonl(path):
             except ValueError as e:
                 raise AssertionError("%s:%d: not JSON (%s): %r" % (path, n, e, line[:200]))
     return out
+
+
+def load_output(path):
+    """(trades, gap records) of a JSON-lines sink output."""
+    trades, gaps = [], []
+    for o in load_jsonl(path):
+        (gaps if "first_missing_id" in o else trades).append(o)
+    return trades, gaps
 
 
 def runs(sorted_ids):
@@ -166,14 +179,22 @@ def check_v1(rep, key, outs, truth_list):
 
 
 def check_lineage(rep, outs):
+    seqs = collections.defaultdict(list)
     last = {}
     for o in outs:
         c, s = o["connection_id"], o["sequence"]
-        want = last.get(c, 0) + 1
-        if s != want:
-            rep.error("connection %s: sequence %s after %s" % (c, s, want - 1))
-        last[c] = s
-    rep.stats["lineage"]["connections"] = len(last)
+        seqs[c].append(s)
+        k = (c, o["venue"], o["native_symbol"], o["kind"])
+        if k in last and s <= last[k]:
+            rep.error("connection %s, %s: sequence %s after %s" % (c, k[1:], s, last[k]))
+        last[k] = s
+    for c, lst in seqs.items():
+        if sorted(lst) != list(range(1, len(lst) + 1)):
+            have = set(lst)
+            holes = [i for i in range(1, max(lst) + 1) if i not in have][:5]
+            rep.error("connection %s: %d sequence numbers, not 1..%d (holes %s, repeats %d)" %
+                      (c, len(lst), len(lst), holes, len(lst) - len(have)))
+    rep.stats["lineage"]["connections"] = len(seqs)
 
 
 def compare(truth, outs, kraken="v2"):
@@ -215,7 +236,7 @@ def main():
     ap.add_argument("--kraken", default="v2", choices=["v1", "v2"])
     ap.add_argument("--require-complete", action="store_true")
     a = ap.parse_args()
-    rep, _ = compare(load_jsonl(a.truth), load_jsonl(a.output), a.kraken)
+    rep, _ = compare(load_jsonl(a.truth), load_output(a.output)[0], a.kraken)
     json.dump(rep.as_dict(), sys.stdout, indent=1, default=str)
     print()
     bad = rep.errors or (a.require_complete and rep.stats["total"]["missing"] > 0)

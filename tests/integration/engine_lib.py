@@ -274,6 +274,8 @@ def first_trade_after(path, venue, conn_after, offset=0, live_only=False):
     end = data.rfind(b"\n") + 1
     for line in data[:end].splitlines():
         t = json.loads(line)
+        if "first_missing_id" in t:
+            continue  # a gap record
         if t["venue"] == venue and t["connection_id"] > conn_after and \
                 (not live_only or t["source"] == "LIVE"):
             return t

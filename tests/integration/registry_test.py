@@ -20,6 +20,7 @@ registry_lib.py says how each registry is started and told to refuse a schema.
 """
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -114,8 +115,10 @@ def test_existing():
         ours = reg.preload(SUBJECT, TRADE)
         log, rep, dec = produce_and_read(tmp, b, reg, 500)
         assert "schema found in the registry" in log, log[-2000:]
-        assert "schema registered" not in log, log[-2000:]
+        assert 'msg="schema registered" subject=%s ' % SUBJECT not in log, log[-2000:]
         assert reg.get("/subjects/%s/versions" % SUBJECT) == [1, 2]
+        # The gap records' schema under its own subject, beside the trades'.
+        assert reg.get("/subjects/%s.gaps-value/versions" % TOPIC) == [1]
         assert reg.get("/subjects/%s/versions/2" % SUBJECT)["id"] == ours
         assert set(dec.by_id) == {ours}, dec.by_id.keys()
         b.stop()
@@ -127,8 +130,10 @@ def test_readback():
     with K.MockBroker(3) as b, start() as reg:
         b.create(TOPIC, 4)
         log, rep, dec = produce_and_read(tmp, b, reg, 3000)
-        assert "schema registered" in log, log[-2000:]
+        assert 'msg="schema registered" subject=%s ' % SUBJECT in log, log[-2000:]
         assert reg.get("/subjects/%s/versions" % SUBJECT) == [1]
+        gap = reg.get("/subjects/%s.gaps-value/versions/1" % TOPIC)
+        assert json.loads(gap["schema"])["name"] == "Gap", gap
         sid = reg.get("/subjects/%s/versions/1" % SUBJECT)["id"]
         assert set(dec.by_id) == {sid}, dec.by_id.keys()
         b.stop()
