@@ -1113,6 +1113,69 @@ static void test_same_track_queues(void **state)
     fh_backfill_release(&bf);
 }
 
+/* The process stops with gaps open: each ends at once ("handler stopped": its unfetched ids
+ * missing), in id order per track, the tag echoed; every held trade is released in order, and
+ * the pool's slots are reused afterwards. */
+static void test_stop_ends_open_gaps(void **state)
+{
+    (void)state;
+    struct fh_backfill bf;
+    struct fh_backfill_config c = cfg_binance();
+    assert_int_equal(fh_backfill_init(&bf, &c), 0);
+    struct out *o = new_out();
+    struct truth tr = range_truth(1, 1000);
+    struct fh_backfill_gap g = gap_of(3, 10, 19);
+    g.tag = 77;
+    assert_true(fh_backfill_gap(&bf, &g, T0) > 0);
+    for (int64_t id = 20; id <= 24; id++)
+        live(&bf, o, 3, id, T0);
+    g = gap_of(3, 25, 29);
+    g.tag = 78;
+    assert_true(fh_backfill_gap(&bf, &g, T0) > 0);
+    for (int64_t id = 30; id <= 31; id++)
+        live(&bf, o, 3, id, T0);
+    /* The first gap gets half of its ids before the stop. */
+    struct fh_backfill_request rq;
+    int64_t wake;
+    assert_int_equal(fh_backfill_next_request(&bf, T0, &rq, &wake), FH_BACKFILL_SEND);
+    struct truth half = range_truth(10, 14);
+    serve(&bf, o, &half, &rq, T0);
+    assert_int_equal(fh_backfill_oldest_detected(&bf), g.detected_ns);
+    assert_int_equal(fh_backfill_stop(&bf, T0 + 1), 2);
+    assert_int_equal(fh_backfill_open(&bf), 0);
+    assert_int_equal(fh_backfill_oldest_detected(&bf), 0);
+    drain_held(&bf, o, 3);
+    struct fh_backfill_event ev[8];
+    assert_int_equal(events(&bf, ev, 8), 4);
+    assert_int_equal(ev[2].status, FH_BACKFILL_PARTIAL);
+    assert_int_equal(ev[2].tag, 77);
+    assert_int_equal(ev[2].filled, 5);
+    assert_int_equal(ev[2].missing, 5);
+    assert_int_equal(ev[2].n_ranges, 1);
+    assert_int_equal(ev[2].ranges[0].first, 15);
+    assert_int_equal(ev[2].ranges[0].last, 19);
+    assert_string_equal(ev[2].reason, "handler stopped");
+    assert_int_equal(ev[3].status, FH_BACKFILL_UNRECOVERABLE);
+    assert_int_equal(ev[3].tag, 78);
+    assert_int_equal(ev[3].first_id, 25);
+    assert_int_equal(ev[3].missing, 5);
+    assert_string_equal(ev[3].reason, "handler stopped");
+    /* 10..14 backfilled, then 20..24 and 30..31 released in order. */
+    assert_int_equal(o->n[3], 12);
+    assert_int_equal(o->ids[3][5], 20);
+    assert_int_equal(o->ids[3][11], 31);
+    assert_int_equal(fh_backfill_held(&bf), 0);
+    /* The slots come back: a new gap on another track holds again. */
+    g = gap_of(4, 100, 100);
+    assert_true(fh_backfill_gap(&bf, &g, T0 + 2) > 0);
+    struct fh_trade t = mk(101);
+    assert_int_equal(fh_backfill_hold(&bf, 4, &t, T0 + 2), FH_BACKFILL_HELD);
+    free(tr.ids);
+    free(half.ids);
+    free(o);
+    fh_backfill_release(&bf);
+}
+
 /* More missing ranges than FH_BACKFILL_MAX_RANGES: the last one widens, the count is exact. */
 static void test_range_bound(void **state)
 {
@@ -1352,6 +1415,7 @@ int main(void)
         cmocka_unit_test(test_many_tracks),
         cmocka_unit_test(test_same_track_queues),
         cmocka_unit_test(test_range_bound),
+        cmocka_unit_test(test_stop_ends_open_gaps),
         cmocka_unit_test(test_random_property),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include "testutil.h"
 
 #include "codec/avro.h"
+#include "codec/gap.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -329,6 +330,105 @@ static void test_every_trade_once_with_key_headers_and_bytes(void **state)
     fh_sink_free(s);
     expect_exactly_once_in_order(&c, 3000);
     cluster_stop(&c);
+}
+
+/* Every message of partition 0 of topic, as (key, value) copies; returns how many (<= max). */
+static size_t read_partition(struct cluster *c, const char *topic, char keys[][64],
+                             uint8_t vals[][2048], size_t vlens[], size_t max)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", c->bootstrap, err, sizeof(err));
+    rd_kafka_conf_set(conf, "group.id", "test-gaps", err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    assert_non_null(rk);
+    int64_t lo, hi;
+    assert_int_equal(rd_kafka_query_watermark_offsets(rk, topic, 0, &lo, &hi, 10000), 0);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(rk, parts), 0);
+    rd_kafka_topic_partition_list_destroy(parts);
+    size_t n = 0;
+    for (int spins = 0; lo + (int64_t)n < hi && spins < 300; spins++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (m == NULL)
+            continue;
+        assert_int_equal(m->err, 0);
+        assert_true(n < max && m->key_len < 64 && m->len <= 2048);
+        memcpy(keys[n], m->key, m->key_len);
+        keys[n][m->key_len] = '\0';
+        memcpy(vals[n], m->payload, m->len);
+        vlens[n++] = m->len;
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return n;
+}
+
+/* Gap records go to "<topic>.gaps" with the key venue:symbol and the gap schema's bytes, once
+ * produced directly and once through the spool during an outage; they are counted apart from
+ * the trades, and the trades' topic and counts are untouched by them. */
+static void test_gap_records_to_the_gap_topic(void **state)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 3);
+    assert_int_equal(rd_kafka_mock_topic_create(c.mc, TOPIC ".gaps", 1, 3), 0);
+    char *dir = fh_test_tmpdir();
+    struct opts o = {.spool_dir = dir, .spill_after_ms = 300};
+    struct fh_sink *s = sink_new(&c, &o);
+    struct fh_gap_record g = {.venue = FH_STR_LIT("kraken"),
+                              .symbol = FH_STR_LIT("BTC-USD"),
+                              .native_symbol = FH_STR_LIT("BTC/USD"),
+                              .kind = FH_KIND_TRADE,
+                              .first_missing_id = 40,
+                              .last_missing_id = 49,
+                              .status = FH_GAP_DETECTED,
+                              .missing_count = 10,
+                              .detected_time_ns = 1672515782137000000,
+                              .reported_time_ns = 1672515782137000001,
+                              .connection_id = 3};
+    write_range(s, 0, 100);
+    assert_int_equal(fh_sink_write_gap(s, &g), 0); /* direct */
+    pump_until_delivered(s, 100, 30);
+    cluster_all(&c, false);
+    write_range(s, 100, 200);
+    pump_ms(s, 600); /* the stall: spooling */
+    const struct fh_kafka_stats *k = fh_kafka_sink_stats(s);
+    assert_int_equal(LD(k->mode), FH_KAFKA_MODE_SPOOLING);
+    struct fh_gap_record g2 = g;
+    g2.status = FH_GAP_FILLED;
+    g2.missing_count = 0;
+    g2.filled_count = 10;
+    assert_int_equal(fh_sink_write_gap(s, &g2), 0); /* spooled */
+    write_range(s, 200, 300);
+    cluster_all(&c, true);
+    pump_until_delivered(s, 300, 60);
+    assert_int_equal(fh_sink_flush(s, 30000), 0);
+    assert_int_equal(LD(s->stats.accepted), 300);
+    assert_int_equal(LD(s->stats.delivered), 300);
+    assert_int_equal(LD(s->stats.gaps_accepted), 2);
+    assert_int_equal(LD(s->stats.gaps_delivered), 2);
+    assert_int_equal(LD(s->stats.failed), 0);
+    fh_sink_free(s);
+    expect_exactly_once_in_order(&c, 300);
+    static char keys[8][64];
+    static uint8_t vals[8][2048];
+    size_t lens[8];
+    assert_int_equal(read_partition(&c, TOPIC ".gaps", keys, vals, lens, 8), 2);
+    const struct fh_gap_record *want[2] = {&g, &g2};
+    for (int i = 0; i < 2; i++) {
+        uint8_t buf[2048];
+        struct fh_fbuf b;
+        fh_fbuf_init(&b, buf, sizeof(buf));
+        assert_int_equal(fh_avro_encode_gap_single_object(&b, want[i]), 0);
+        assert_string_equal(keys[i], "kraken:BTC-USD");
+        assert_int_equal(lens[i], b.len);
+        assert_memory_equal(vals[i], buf, b.len);
+    }
+    cluster_stop(&c);
+    rm_rf(dir);
 }
 
 static void test_queue_full_spills_and_drains_in_order(void **state)
@@ -740,6 +840,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_trade_once_with_key_headers_and_bytes),
+        cmocka_unit_test(test_gap_records_to_the_gap_topic),
         cmocka_unit_test(test_queue_full_spills_and_drains_in_order),
         cmocka_unit_test(test_failures_after_newer_spooled_keep_order),
         cmocka_unit_test(test_stall_moves_queued_records_to_the_spool),

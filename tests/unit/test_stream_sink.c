@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include "codec/avro.h"
+#include "codec/gap.h"
 #include "codec/jsonl.h"
 #include "core/err.h"
 #include "sink/sink.h"
@@ -112,6 +113,69 @@ static void test_file_sink_writes_every_trade_once_in_order(void **state)
         assert_int_equal(LD(s->stats.bytes), (uint64_t)st.st_size);
         fh_sink_free(s);
         check_file_holds(path, formats[k], n);
+        unlink(path);
+        rmdir(dir);
+        free(dir);
+    }
+}
+
+/* Gap records go into the stream between the trades, byte for byte as the codec encodes them,
+ * counted apart from the trades (accepted and delivered stay the trades' counts). */
+static void test_gap_records_inline_and_counted_apart(void **state)
+{
+    (void)state;
+    enum fh_sink_format formats[] = {FH_SINK_JSON, FH_SINK_AVRO};
+    struct fh_gap_range r = {1005, 1007, FH_STR_LIT("absent from history")};
+    struct fh_gap_record g = {.venue = FH_STR_LIT("binance"),
+                              .symbol = FH_STR_LIT("BTC-USDT"),
+                              .native_symbol = FH_STR_LIT("BTCUSDT"),
+                              .kind = FH_KIND_TRADE,
+                              .first_missing_id = 1005,
+                              .last_missing_id = 1007,
+                              .status = FH_GAP_UNRECOVERABLE,
+                              .reason = FH_STR_LIT("absent from history"),
+                              .missing_count = 3,
+                              .ranges = &r,
+                              .n_ranges = 1,
+                              .detected_time_ns = 1672515782137000000,
+                              .reported_time_ns = 1672515782237000000,
+                              .connection_id = 7};
+    for (size_t k = 0; k < 2; k++) {
+        char *dir = fh_test_tmpdir();
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/out", dir);
+        char err[256];
+        struct fh_stream_sink_config cfg = {.path = path, .format = formats[k]};
+        struct fh_sink *s = fh_stream_sink_new(&cfg, err, sizeof(err));
+        assert_non_null(s);
+        write_all_trades(s, 3);
+        assert_int_equal(fh_sink_write_gap(s, &g), 0);
+        struct fh_trade t;
+        make_trade(&t, 3);
+        assert_int_equal(fh_sink_write(s, &t), 0);
+        assert_int_equal(fh_sink_flush(s, 60000), 0);
+        assert_int_equal(LD(s->stats.accepted), 4);
+        assert_int_equal(LD(s->stats.delivered), 4);
+        assert_int_equal(LD(s->stats.gaps_accepted), 1);
+        assert_int_equal(LD(s->stats.gaps_delivered), 1);
+        fh_sink_free(s);
+        /* trades 0..2, the gap record, trade 3 */
+        uint8_t want[32768];
+        size_t w = 0;
+        for (int64_t i = 0; i < 3; i++)
+            w += expected_record(formats[k], i, want + w, sizeof(want) - w);
+        struct fh_fbuf b;
+        fh_fbuf_init(&b, want + w, sizeof(want) - w);
+        assert_int_equal(formats[k] == FH_SINK_AVRO ? fh_avro_encode_gap_single_object(&b, &g)
+                                                    : fh_jsonl_encode_gap(&b, &g),
+                         0);
+        w += b.len;
+        w += expected_record(formats[k], 3, want + w, sizeof(want) - w);
+        size_t len;
+        char *data = fh_test_read_file(path, &len);
+        assert_int_equal(len, w);
+        assert_memory_equal(data, want, w);
+        free(data);
         unlink(path);
         rmdir(dir);
         free(dir);
@@ -266,6 +330,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_sink_writes_every_trade_once_in_order),
+        cmocka_unit_test(test_gap_records_inline_and_counted_apart),
         cmocka_unit_test(test_full_pipe_pushes_back_and_loses_nothing),
         cmocka_unit_test(test_disk_full_is_retried_then_counted_on_close),
         cmocka_unit_test(test_closed_reader_is_fatal),
