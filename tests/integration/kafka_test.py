@@ -474,7 +474,8 @@ def lost_runs(log_lines):
 def account(truth, records, dec, gaps, lost_ids, restarts=0):
     """Per symbol, between the first and the last trade delivered: each truth trade is in
     exactly one of the topic, a "trades lost" report (lost_ids, from lost_runs) or a "trade
-    gap" report (gaps, from engine_lib.gap_lines). Returns the totals. restarts: the handler
+    gap" report (gaps, from engine_lib.gap_lines) that backfill did not fill (a filled gap's
+    trades are on the topic: counted delivered, and in "filled"). Returns the totals. restarts: the handler
     was restarted that many times, and what the exchange printed while it was down is in none
     of them (the tracker starts afresh): per symbol at most that many runs of consecutive ids
     are then allowed to be missing, counted in "unreported"."""
@@ -501,7 +502,9 @@ def account(truth, records, dec, gaps, lost_ids, restarts=0):
         gap = gap_ids.get(key, set())
         unreported = []
         for i in window:
-            n = (i in got) + (i in lost) + (i in gap)
+            # A gap the handler's backfill filled is delivered (source BACKFILL): it counts as
+            # delivered, not as a gap.
+            n = (i in got) + (i in lost) + (i in gap and i not in got)
             if n == 0 and restarts:
                 unreported.append(i)
                 continue
@@ -517,7 +520,9 @@ def account(truth, records, dec, gaps, lost_ids, restarts=0):
         total["truth"] += len(window)
         total["delivered"] += len([i for i in window if i in got])
         total["lost"] += len([i for i in window if i in lost])
-        total["gap"] += len([i for i in window if i in gap])
+        total["gap"] += len([i for i in window if i in gap and i not in got])
+        total["filled"] = total.get("filled", 0) + len([i for i in window
+                                                        if i in gap and i in got])
     assert total["truth"] == total["delivered"] + total["lost"] + total["gap"], total
     return total
 
@@ -643,6 +648,7 @@ def test_cluster3():
 
     with K.RealKafka(3) as b, K.Registry() as reg:
         b.create(TOPIC, 4, rf=3, config=RECOMMENDED_TOPIC_CONFIG)  # docs/OPERATIONS.md
+        b.create(TOPIC + ".gaps", 1, rf=3, config=RECOMMENDED_TOPIC_CONFIG)  # gap records
         sec = K.kafka_sections(b, TOPIC, registry=reg, spool_dir=os.path.join(tmp, "spool"),
                                spool={"segment_bytes": "1m"})
         sec["reconnect"] = {"stable_ms": 0}
