@@ -79,8 +79,8 @@ static int parse_config_opts(int argc, char **argv, struct config_opts *o)
     return -1;
 }
 
-/* Loads the configuration; on errors prints them, one per line, on stderr. */
-static int load(struct fh_config *cfg, const struct config_opts *o)
+int fh_cli_load_config(struct fh_config *cfg, const char *file, const char *const *sets,
+                       size_t nsets)
 {
     struct fh_config_errors errs;
     fh_config_errors_init(&errs);
@@ -89,11 +89,11 @@ static int load(struct fh_config *cfg, const struct config_opts *o)
         fprintf(stderr, "feedhandler: cannot set the defaults: %s\n", fh_strerror(rc));
         return FH_EXIT_RUNTIME;
     }
-    fh_config_load(cfg, o->file, NULL, o->sets, o->nsets, &errs);
+    fh_config_load(cfg, file, NULL, sets, nsets, &errs);
     for (size_t i = 0; i < errs.n; i++)
         fprintf(stderr, "%s\n", errs.lines[i]);
     if (errs.dropped > 0)
-        fprintf(stderr, "%s:0: %zu more errors not shown\n", o->file, errs.dropped);
+        fprintf(stderr, "%s:0: %zu more errors not shown\n", file, errs.dropped);
     rc = fh_config_errors_any(&errs) ? FH_EXIT_USAGE : FH_EXIT_OK;
     fh_config_errors_release(&errs);
     return rc;
@@ -107,7 +107,7 @@ int fh_cmd_check_config(int argc, char **argv)
     int rc = parse_config_opts(argc, argv, &o);
     if (rc >= 0)
         goto out;
-    rc = load(&cfg, &o);
+    rc = fh_cli_load_config(&cfg, o.file, o.sets, o.nsets);
     if (rc == FH_EXIT_OK) {
         puts("configuration OK");
         if (fflush(stdout) != 0)
@@ -127,7 +127,7 @@ int fh_cmd_run(int argc, char **argv)
     int rc = parse_config_opts(argc, argv, &o);
     if (rc >= 0)
         goto out;
-    rc = load(&cfg, &o);
+    rc = fh_cli_load_config(&cfg, o.file, o.sets, o.nsets);
     if (rc != FH_EXIT_OK)
         goto out;
     fh_log_set_level(cfg.log.level);

@@ -23,5 +23,15 @@ int fh_cmd_check_config(int argc, char **argv);
 int fh_cmd_config_keys(int argc, char **argv);
 /* feedhandler replay --venue V --input FILE --metadata FILE [...]: reprocess recordings. */
 int fh_cmd_replay(int argc, char **argv);
+/* feedhandler backfill -c FILE --venue V --symbol S --from-id A --to-id B [...]: fetch a range
+ * of trade ids from the exchange's REST history into the configured sink (backfill_cmd.c). */
+int fh_cmd_backfill(int argc, char **argv);
+
+struct fh_config;
+#include <stddef.h>
+/* Loads cfg (fh_config_init'ed here) from file and the --set overrides; prints every error on
+ * stderr, one per line. Returns FH_EXIT_OK, FH_EXIT_USAGE (invalid) or FH_EXIT_RUNTIME. */
+int fh_cli_load_config(struct fh_config *cfg, const char *file, const char *const *sets,
+                       size_t nsets);
 
 #endif

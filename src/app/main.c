@@ -29,6 +29,12 @@ static const struct command commands[] = {
      "parse recorded messages (raw lines or [record] files) or a REST response through\n"
      "                the venue parsers and write the trades (source REPLAY) to the sink;\n"
      "                summary on stderr; --strict exits 1 on any rejected message"},
+    {"backfill", fh_cmd_backfill,
+     "backfill -c FILE --venue PROTOCOL --symbol SYMBOL --from-id A --to-id B\n"
+     "                   [--kind trade|aggTrade] [--since TIME] [--set ...]",
+     "fetch a range of trade ids from the venue's REST history into the configured\n"
+     "                sink (source BACKFILL) and write its gap record; exit 0 when every id\n"
+     "                was written, 1 when some were not (the gap record says which)"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -14,6 +14,9 @@ Cases (tests/integration/backfill.cmake):
   throttle  a tiny Binance weight limit: feedsim answers 429 + Retry-After; through a logging
             proxy no request reaches feedsim before Retry-After has passed, and every gap is
             still FILLED, the output complete.
+  cli       `feedhandler backfill`: a Binance range with skipped ids ends PARTIAL (exit 1) with
+            exactly the truth's trades of the range written and the skipped ids declared; a
+            Kraken v2 range is FILLED (exit 0); usage errors exit 2.
   rest_down the REST proxy answers nothing (connections reset) for a while: the gaps opened
             then end UNRECOVERABLE "rest unavailable" with their exact ids, the other symbols
             trade on throughout, and gaps after it comes back are FILLED.
@@ -296,6 +299,84 @@ def test_rest_down():
         check(live[sym] > 0, "%s had no live trade while REST was down: %s" % (sym, live), h)
     print("rest_down: %d gaps unrecoverable (%d ids, rest unavailable), %d filled after; live "
           "trades while down %s" % (len(down), len(declared), len(up), dict(live)))
+
+
+def test_cli():
+    import subprocess
+    tmp = tmpdir("backfill-cli-")
+    ca, cert, key = make_certs(os.path.join(tmp, "certs"))
+    truth = os.path.join(tmp, "truth.ndjson")
+    args = ["--binance", "0", "--kraken-v2", "0", "--control", "0", "--tls",
+            "%s,%s" % (cert, key), "--rate", "50", "--seed", "5", "--truth", truth]
+    with Feedsim(*args) as fs:
+        fs.fault("kind=skip,venue=binance,symbol=BTC-USDT,count=4")
+        def enough():
+            t = fs.truth()
+            return sum(1 for x in t if x["native_symbol"] == "BTCUSDT") >= 150 and \
+                sum(1 for x in t if x["native_symbol"] == "ETH/USD") >= 60
+        wait_until(enough, 60, what="history")
+        t = fs.truth()
+        bn = [x for x in t if x["venue"] == "binance" and x["native_symbol"] == "BTCUSDT"]
+        kr = [x for x in t if x["venue"] == "kraken_v2" and x["native_symbol"] == "ETH/USD"]
+        out = os.path.join(tmp, "out.jsonl")
+        ini = os.path.join(tmp, "cli.ini")
+        with open(ini, "w") as f:
+            f.write(engine_lib.ini_text({
+                "sink": {"type": "file", "path": out},
+                "binance": {"rest_url": "https://localhost:%d" % fs.ports["binance"],
+                            "symbols": "BTCUSDT"},
+                "kraken": {"url": "wss://localhost:%d/v2" % fs.ports["kraken_v2"],
+                           "rest_url": "https://localhost:%d" % fs.ports["kraken_v2"],
+                           "symbols": "ETH/USD"},
+                "tls": {"ca_file": ca}}))
+
+        def cli(*a):
+            p = subprocess.run([engine_lib.FEEDHANDLER, "backfill", "-c", ini, *a],
+                               capture_output=True, text=True, timeout=120)
+            return p.returncode, p.stderr
+
+        def written():
+            trades, gaps = engine_compare.load_output(out)
+            os.unlink(out)
+            return trades, gaps
+        # Binance: the whole history so far, 4 ids of which never existed.
+        a, b = bn[0]["trade_id"], bn[-1]["trade_id"]
+        rc, err = cli("--venue", "binance", "--symbol", "BTCUSDT", "--from-id", str(a),
+                      "--to-id", str(b))
+        trades, gaps = written()
+        check(rc == 1, "binance: exit %d\n%s" % (rc, err))
+        want = [x["trade_id"] for x in bn]
+        check([o["trade_id"] for o in trades] == want,
+              "binance: %d trades written, %d in the truth" % (len(trades), len(want)))
+        rep, _ = engine_compare.compare(t, trades, "v2")
+        check(not rep.errors, "binance: %s" % rep.errors[:5])
+        check(all(o["source"] == "BACKFILL" and o["connection_id"] == 0 for o in trades) and
+              [o["sequence"] for o in trades] == list(range(1, len(trades) + 1)),
+              "binance: lineage")
+        absent = sorted(set(range(a, b + 1)) - set(want))
+        check(len(absent) == 4 and len(gaps) == 1 and gaps[0]["status"] == "PARTIAL" and
+              gaps[0]["missing_ranges"] == [{"first": absent[0], "last": absent[-1],
+                                             "reason": "absent from history"}] and
+              gaps[0]["filled_count"] == len(want), "binance gap record: %s" % gaps)
+        # Kraken v2: a range inside the history, from the time of the trade before it.
+        sel = kr[10:50]
+        rc, err = cli("--venue", "kraken-v2", "--symbol", "ETH/USD", "--from-id",
+                      str(sel[0]["trade_id"]), "--to-id", str(sel[-1]["trade_id"]), "--since",
+                      str(kr[9]["trade_time_us"] * 1000))
+        trades, gaps = written()
+        check(rc == 0, "kraken: exit %d\n%s" % (rc, err))
+        check([o["trade_id"] for o in trades] == [x["trade_id"] for x in sel], "kraken ids")
+        rep, _ = engine_compare.compare(t, trades, "v2")
+        check(not rep.errors, "kraken: %s" % rep.errors[:5])
+        check(len(gaps) == 1 and gaps[0]["status"] == "FILLED" and
+              gaps[0]["filled_count"] == len(sel), "kraken gap record: %s" % gaps)
+        rc, err = cli("--venue", "kraken-v2", "--symbol", "ETH/USD", "--from-id", "5",
+                      "--to-id", "9")
+        check(rc == 2 and "--since" in err, "kraken without --since: %d %s" % (rc, err))
+        rc, err = cli("--venue", "binance", "--symbol", "NOPE", "--from-id", "9", "--to-id", "5")
+        check(rc == 2, "from > to: %d %s" % (rc, err))
+    print("cli: binance %d trades + 4 absent ids (PARTIAL, exit 1); kraken %d trades (FILLED)" % (
+        len(want), len(sel)))
 
 
 def test_kafka():
