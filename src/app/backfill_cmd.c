@@ -299,27 +299,14 @@ static void pump(struct run *r)
 static void write_record(struct run *r, const struct fh_symbol *sym, enum fh_trade_kind kind,
                          const char *venue)
 {
-    const struct fh_backfill_event *ev = &r->final;
     struct fh_gap_range rr[FH_BACKFILL_MAX_RANGES];
-    for (size_t i = 0; i < ev->n_ranges; i++)
-        rr[i] = (struct fh_gap_range){ev->ranges[i].first, ev->ranges[i].last,
-                                      fh_str_c(ev->ranges[i].reason)};
     struct fh_gap_record g = {.venue = fh_str_c(venue),
                               .symbol = {sym->canonical, sym->canonical_len},
                               .native_symbol = r->symbol,
                               .kind = kind,
-                              .first_missing_id = ev->first_id,
-                              .last_missing_id = ev->last_id,
-                              .status = (enum fh_gap_status)ev->status,
-                              .reason = fh_str_c(ev->reason),
-                              .missing_count = ev->missing,
-                              .filled_count = ev->filled,
-                              .ranges = ev->n_ranges > 0 ? rr : NULL,
-                              .n_ranges = ev->n_ranges,
-                              .ranges_truncated = ev->ranges_truncated,
-                              .detected_time_ns = ev->detected_ns,
-                              .reported_time_ns = fh_clock_realtime_ns(),
-                              .connection_id = 0};
+                              .reported_time_ns = fh_clock_realtime_ns()};
+    fh_backfill_event_record(&r->final, rr, &g);
+    g.connection_id = 0; /* a repair run */
     int64_t deadline = fh_clock_monotonic_ns() + r->flush_ms * 1000000;
     int rc;
     while ((rc = fh_sink_write_gap(r->sink, &g)) == FH_ENOSPACE &&

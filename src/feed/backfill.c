@@ -710,6 +710,26 @@ void fh_backfill_held_pop(struct fh_backfill *bf, uint32_t track)
         bf->jobs[t->job_head].ready_since_ns = bf->last_now;
 }
 
+void fh_backfill_event_record(const struct fh_backfill_event *ev, struct fh_gap_range *rr,
+                              struct fh_gap_record *g)
+{
+    for (size_t i = 0; i < ev->n_ranges; i++)
+        rr[i] = (struct fh_gap_range){ev->ranges[i].first, ev->ranges[i].last,
+                                      fh_str_c(ev->ranges[i].reason)};
+    g->first_missing_id = ev->first_id;
+    g->last_missing_id = ev->last_id;
+    g->status = (enum fh_gap_status)ev->status;
+    g->reason = fh_str_c(ev->reason);
+    g->missing_count =
+        ev->status == FH_BACKFILL_DETECTED ? ev->last_id - ev->first_id + 1 : ev->missing;
+    g->filled_count = ev->filled;
+    g->ranges = ev->n_ranges > 0 ? rr : NULL;
+    g->n_ranges = ev->n_ranges;
+    g->ranges_truncated = ev->ranges_truncated;
+    g->detected_time_ns = ev->detected_ns;
+    g->connection_id = ev->tag;
+}
+
 int64_t fh_backfill_oldest_detected(const struct fh_backfill *bf)
 {
     int64_t oldest = 0;

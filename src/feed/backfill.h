@@ -48,6 +48,7 @@
 #ifndef FH_FEED_BACKFILL_H
 #define FH_FEED_BACKFILL_H
 
+#include "model/gap.h"
 #include "model/trade.h"
 #include "venue/venue.h"
 
@@ -318,6 +319,13 @@ void fh_backfill_held_pop(struct fh_backfill *bf, uint32_t track);
 /* Takes the oldest queued event into *ev. Returns false when there is none. Take them after
  * every call: past events_cap the oldest is overwritten (counted). */
 bool fh_backfill_next_event(struct fh_backfill *bf, struct fh_backfill_event *ev);
+
+/* The gap record of an event: ids, status, reason, counts (a DETECTED record's missing_count
+ * is the whole gap), ranges (into rr, FH_BACKFILL_MAX_RANGES entries, which must outlive g),
+ * detected time and connection_id = the event's tag. The caller sets venue, symbol,
+ * native_symbol, kind and reported_time_ns. */
+void fh_backfill_event_record(const struct fh_backfill_event *ev, struct fh_gap_range *rr,
+                              struct fh_gap_record *g);
 
 /* CLOCK_REALTIME detection time of the oldest open gap, or 0 when none is open. */
 int64_t fh_backfill_oldest_detected(const struct fh_backfill *bf);

@@ -225,29 +225,15 @@ static int write_event(struct venue *v, const struct fh_backfill_event *ev)
     const struct fh_symbols *meta = v->cfg.metadata;
     const struct fh_symbol *sym = fh_symbols_find(meta, v->natives[ci]);
     struct fh_gap_range rr[FH_BACKFILL_MAX_RANGES];
-    for (size_t i = 0; i < ev->n_ranges; i++)
-        rr[i] = (struct fh_gap_range){ev->ranges[i].first, ev->ranges[i].last,
-                                      fh_str_c(ev->ranges[i].reason)};
     struct fh_gap_record g = {
         .venue = fh_str_c(v->name),
         .symbol =
             sym != NULL ? (struct fh_str){sym->canonical, sym->canonical_len} : v->natives[ci],
         .native_symbol = v->natives[ci],
         .kind = track_kind(v, ev->track),
-        .first_missing_id = ev->first_id,
-        .last_missing_id = ev->last_id,
-        .status = (enum fh_gap_status)ev->status,
-        .reason = fh_str_c(ev->reason),
-        .missing_count =
-            ev->status == FH_BACKFILL_DETECTED ? ev->last_id - ev->first_id + 1 : ev->missing,
-        .filled_count = ev->filled,
-        .ranges = ev->n_ranges > 0 ? rr : NULL,
-        .n_ranges = ev->n_ranges,
-        .ranges_truncated = ev->ranges_truncated,
-        .detected_time_ns = ev->detected_ns,
         .reported_time_ns = fh_clock_realtime_ns(),
-        .connection_id = ev->tag,
     };
+    fh_backfill_event_record(ev, rr, &g);
     int rc = fh_sink_write_gap(sink_of(v), &g);
     if (rc == FH_ENOSPACE)
         return FH_ENOSPACE;
