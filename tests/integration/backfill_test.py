@@ -17,6 +17,8 @@ Cases (tests/integration/backfill.cmake):
   cli       `feedhandler backfill`: a Binance range with skipped ids ends PARTIAL (exit 1) with
             exactly the truth's trades of the range written and the skipped ids declared; a
             Kraken v2 range is FILLED (exit 0); usage errors exit 2.
+  throttle_kraken  the same for Kraken's "EGeneral:Too many requests": the back-off is
+            honoured, every gap filled.
   rest_down the REST proxy answers nothing (connections reset) for a while: the gaps opened
             then end UNRECOVERABLE "rest unavailable" with their exact ids, the other symbols
             trade on throughout, and gaps after it comes back are FILLED.
@@ -55,7 +57,9 @@ class RestProxy:
     def __init__(self, port, ca):
         self.target = port
         self.ctx = ssl.create_default_context(cafile=ca)
-        self.log = []  # (monotonic arrival, path, status, retry_after or None, answered at)
+        # (monotonic arrival, path, status, retry_after or None, answered at, Kraken said
+        # "EGeneral:Too many requests")
+        self.log = []
         self.down = False
         self.lock = threading.Lock()
         proxy = self
@@ -70,7 +74,7 @@ class RestProxy:
                 t = time.monotonic()
                 if proxy.down:
                     with proxy.lock:
-                        proxy.log.append((t, self.path, 0, None, t))
+                        proxy.log.append((t, self.path, 0, None, t, False))
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
@@ -93,7 +97,7 @@ class RestProxy:
                 self.wfile.flush()
                 with proxy.lock:
                     proxy.log.append((t, self.path, r.status, int(ra) if ra else None,
-                                      time.monotonic()))
+                                      time.monotonic(), b"Too many requests" in body))
                 c.close()
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
@@ -237,19 +241,56 @@ def test_throttle():
         (g["status"], g["reason"]) for g in fin if g["status"] != "FILLED"], h)
     check(rep.stats["total"]["missing"] == 0, "missing trades: %s" % rep.stats["total"], h)
     log = proxy.requests()
-    throttled = [(t, ra, done) for t, path, st, ra, done in log if st == 429]
+    throttled = [(e[0], e[3], e[4]) for e in log if e[2] == 429]
     check(throttled and all(ra is not None for _, ra, _ in throttled), "429s: %s" % throttled, h)
     # One request at a time (backfill.requests = 1): whatever arrives after a 429 was answered
     # was sent after the handler read it. Nothing may arrive before Retry-After has passed,
     # counted from the 429's arrival (the handler counts from its receipt, later still).
-    early = [(t0, ra, t) for t0, ra, done in throttled for t, _, _, _, _ in log
-             if done <= t < t0 + ra]
+    early = [(t0, ra, e[0]) for t0, ra, done in throttled for e in log
+             if done <= e[0] < t0 + ra]
     check(not early, "requests before Retry-After: %s" % early[:5], h)
     bf = state["throttled"]
     check(bf >= 1 and bf <= len(throttled), "throttled counter %s, 429s %d" % (
         bf, len(throttled)), h)
     print("throttle: %d gaps filled through %d 429s (Retry-After honoured), %d REST requests" % (
         len(fin), len(throttled), len(log)))
+
+
+def test_throttle_kraken():
+    """Kraken's "EGeneral:Too many requests" (HTTP 200, an error in the body): the handler is
+    told to space nothing (kraken_pair_interval_ms 0), feedsim allows one Trades call per
+    second per pair with no burst: refusals come, the handler backs off (1 s, doubling) and
+    every gap is still filled."""
+    state = {}
+
+    def body(fs, h, proxy):
+        wait_until(lambda: h.metric("feedhandler_trades_total") >= 300, 60, what="trades")
+        for i in range(6):
+            fs.fault("kind=omit,venue=kraken-v2,symbol=ETH-USD,count=%d" % (5 + i))
+            time.sleep(0.3)
+        wait_until(lambda: any(e[5] for e in proxy.requests()), 60, what="a refusal")
+        wait_no_open_gaps(h, timeout=120)
+        state["throttled"] = h.metric("feedhandler_backfill_throttled_total", venue="kraken")
+    extra = {"backfill": {"kraken_pair_interval_ms": 0, "requests": 1}}
+    trades, gaps, rep, runs, h, proxy = run(
+        ["--kraken-rest-rate", "1", "--kraken-rest-burst", "1"], extra, body, channels="trade",
+        proxy_venue="kraken")
+    check_records(gaps, h)
+    fin = [g for g in finals(gaps) if g["venue"] == "kraken"]
+    check(len(fin) >= 6 and all(g["status"] == "FILLED" for g in fin),
+          "kraken gaps: %s" % [(g["status"], g["reason"]) for g in fin], h)
+    check(rep.stats["total"]["missing"] == 0, "missing trades: %s" % rep.stats["total"], h)
+    log = [e for e in proxy.requests("/Trades")]
+    refused = [e for e in log if e[5]]
+    # One request at a time: after a refusal is answered, the next one waits the back-off
+    # (at least 1 s).
+    early = [(r[4], e[0]) for r in refused for e in log if r[4] <= e[0] < r[4] + 1.0]
+    check(refused and not early, "refusals %d, requests inside the back-off %s" % (
+        len(refused), early[:5]), h)
+    check(state["throttled"] == len(refused), "throttled %s, refusals %d" % (
+        state["throttled"], len(refused)), h)
+    print("throttle_kraken: %d gaps filled through %d refusals (back-off honoured), %d Trades "
+          "calls" % (len(fin), len(refused), len(log)))
 
 
 def test_rest_down():
