@@ -557,11 +557,8 @@ void eng_bf_close(struct venue *v)
     eng_bf_publish(v, eng_now(e));
     b->on = false;
     if (b->timer_inited) {
-        uv_timer_stop(&b->timer);
-        b->timer.data = e;
-        e->handles_open++;
+        /* Closed before the loop's last run: nothing of ours follows its close. */
         uv_close((uv_handle_t *)&b->timer, NULL);
-        e->handles_open--; /* a timer's close needs no callback of ours */
         b->timer_inited = false;
     }
     if (b->http != NULL && !b->http_closing) {
