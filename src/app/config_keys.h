@@ -129,7 +129,7 @@ FH_CFG_KEY(feed, gap_list_size, INT, (1, 1000000), "4096", "Trade-id gaps kept i
 FH_CFG_SECTION_END(feed)
 
 FH_CFG_SECTION_BEGIN(backfill, "the connection engine's REST backfill (src/feed/backfill.c, engine_backfill.c), with the completeness work", "REST backfill of trade-id gaps, and gap records.")
-FH_CFG_KEY(backfill, enabled, BOOL, (), "true", "Fetch every detected trade-id gap (Binance, Kraken v2) from the exchange's REST trade history and write the trades (source BACKFILL) in id order; false: gaps are only detected, counted and reported (gap records DETECTED then UNRECOVERABLE are not written either).")
+FH_CFG_KEY(backfill, enabled, BOOL, (), "true", "Fetch every detected trade-id gap (Binance, Kraken v2) from the exchange's REST trade history and write the trades (source BACKFILL) in id order; false: nothing is fetched, and every gap still gets its gap records, DETECTED then UNRECOVERABLE \"backfill disabled\" with its ids.")
 FH_CFG_KEY(backfill, gap_topic, STRING, (NULL), "", "Kafka topic of the gap records (schemas/gap.avsc, key venue:symbol); empty: the trade topic's name followed by .gaps. The stream sinks write gap records into their output, between the trades.")
 FH_CFG_KEY(backfill, deadline_ms, MS, (1000, 86400000), "120000", "A gap ends at most this long after its detection: what is not fetched by then is declared missing (rest budget exhausted, or rest unavailable).")
 FH_CFG_KEY(backfill, max_open_gaps, INT, (1, 100000), "256", "Gaps being filled at once per venue; a gap beyond it is declared unrecoverable at once (too many open gaps).")

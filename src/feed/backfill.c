@@ -21,6 +21,7 @@ const char fh_backfill_reason_unavailable[] = "rest unavailable";
 const char fh_backfill_reason_hold_full[] = "hold buffer full";
 const char fh_backfill_reason_too_many[] = "too many open gaps";
 const char fh_backfill_reason_stopped[] = "handler stopped";
+const char fh_backfill_reason_disabled[] = "backfill disabled";
 
 struct fh__bf_job {
     uint64_t id; /* 0: free */
@@ -387,6 +388,10 @@ uint64_t fh_backfill_gap(struct fh_backfill *bf, const struct fh_backfill_gap *g
     t->job_tail = idx;
     bf->open++;
     detected_event(bf, j->id, g);
+    if (bf->cfg.record_only) {
+        end_job(bf, j, fh_backfill_reason_disabled); /* its final record follows at once */
+        return 0;
+    }
     return j->id;
 }
 

@@ -69,6 +69,7 @@ extern const char fh_backfill_reason_unavailable[]; /* "rest unavailable" */
 extern const char fh_backfill_reason_hold_full[];   /* "hold buffer full" */
 extern const char fh_backfill_reason_too_many[];    /* "too many open gaps" */
 extern const char fh_backfill_reason_stopped[];     /* "handler stopped" */
+extern const char fh_backfill_reason_disabled[];    /* "backfill disabled" */
 
 /* Which budget rules apply (one instance per venue). */
 enum fh_backfill_venue { FH_BACKFILL_BINANCE = 0, FH_BACKFILL_KRAKEN = 1 };
@@ -91,6 +92,9 @@ const char *fh_backfill_status_name(enum fh_backfill_status s);
 
 struct fh_backfill_config {
     enum fh_backfill_venue venue;
+    /* Nothing is fetched: every gap ends at once, UNRECOVERABLE "backfill disabled", right
+     * after its DETECTED event (fh_backfill_gap returns 0), so each still gets its records. */
+    bool record_only;
     size_t max_tracks;     /* track indexes are < max_tracks */
     size_t max_jobs;       /* gaps open (running or queued) at once, all tracks */
     size_t hold_capacity;  /* live trades held, all tracks together */

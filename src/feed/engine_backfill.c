@@ -50,13 +50,17 @@ int eng_bf_init(struct venue *v, char *err, size_t errlen)
     struct eng_bf *b = &v->bf;
     const struct fh_feed_backfill *c = &e->cfg.backfill;
     const struct fh_venue_ops *ops = v->cfg.ops;
-    if (!c->enabled || !v->has_ids || v->cfg.rest_url == NULL || v->cfg.rest_url[0] == '\0' ||
-        ops->build_rest_trades == NULL || ops->parse_rest_trades == NULL ||
-        ops->caps.rest_paging == FH_REST_NONE)
-        return 0;
+    if (!v->has_ids)
+        return 0; /* no gap is ever detected */
+    /* Without fetching (disabled, no REST URL or paging), gaps still get their records:
+     * DETECTED, then UNRECOVERABLE "backfill disabled". */
+    bool fetch = c->enabled && v->cfg.rest_url != NULL && v->cfg.rest_url[0] != '\0' &&
+                 ops->build_rest_trades != NULL && ops->parse_rest_trades != NULL &&
+                 ops->caps.rest_paging != FH_REST_NONE;
     bool by_id = ops->caps.rest_paging == FH_REST_BY_ID;
     struct fh_backfill_config bc;
     fh_backfill_config_default(&bc, by_id ? FH_BACKFILL_BINANCE : FH_BACKFILL_KRAKEN);
+    bc.record_only = !fetch;
     bc.max_tracks = v->n_tracks;
     bc.max_jobs = c->max_jobs > 0 ? c->max_jobs : 64;
     bc.hold_capacity = c->hold_capacity > 0 ? c->hold_capacity : 100000;
@@ -80,6 +84,22 @@ int eng_bf_init(struct venue *v, char *err, size_t errlen)
         return rc;
     }
     b->bf_inited = true;
+    b->last_time_ns = calloc(v->n_tracks, sizeof(*b->last_time_ns));
+    if (b->last_time_ns == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return FH_ENOMEM;
+    }
+    uv_timer_init(e->loop, &b->timer);
+    b->timer.data = v;
+    b->timer_inited = true;
+    fh_ratelimit_init(&b->rl_log, BF_LOG_PER_10S, 10LL * 1000000000LL);
+    b->on = true;
+    if (!fetch) {
+        log_info("backfill off: gaps are recorded, not fetched", "venue=%s reason=\"%s\"", v->name,
+                 c->enabled ? "no rest_url" : "backfill.enabled = false");
+        return 0;
+    }
+    b->fetch = true;
     struct fh_venue_parser_opts po = {.max_message_bytes = BF_MAX_BODY,
                                       .max_tokens = 1u << 17,
                                       .max_trades = bc.page_limit,
@@ -93,8 +113,7 @@ int eng_bf_init(struct venue *v, char *err, size_t errlen)
     b->parser_inited = true;
     b->n_reqs = c->max_requests > 0 ? c->max_requests : 4;
     b->reqs = calloc(b->n_reqs, sizeof(*b->reqs));
-    b->last_time_ns = calloc(v->n_tracks, sizeof(*b->last_time_ns));
-    if (b->reqs == NULL || b->last_time_ns == NULL) {
+    if (b->reqs == NULL) {
         snprintf(err, errlen, "out of memory");
         return FH_ENOMEM;
     }
@@ -116,12 +135,7 @@ int eng_bf_init(struct venue *v, char *err, size_t errlen)
         return rc;
     }
     fh_buf_init(&b->url, 8192);
-    uv_timer_init(e->loop, &b->timer);
-    b->timer.data = v;
-    b->timer_inited = true;
-    fh_ratelimit_init(&b->rl_log, BF_LOG_PER_10S, 10LL * 1000000000LL);
     b->conn_id = ++e->next_conn_id;
-    b->on = true;
     log_info("backfill on",
              "venue=%s rest_url=%s paging=%s max_open_gaps=%zu hold=%zu "
              "deadline_ms=%lld requests=%zu conn=%lld",
@@ -464,7 +478,7 @@ void eng_bf_pump(struct venue *v)
             break;
         }
         b->work = false;
-        if (e->stopping || b->page_pending)
+        if (e->stopping || b->page_pending || !b->fetch)
             break;
         send_requests(v, now);
         if (b->bf.ev_n == 0 && !b->page_pending)

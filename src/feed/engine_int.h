@@ -46,7 +46,8 @@ struct bf_req {
 
 /* A venue's REST backfill (engine_backfill.c). */
 struct eng_bf {
-    bool on;
+    bool on;    /* gaps of this venue go through backfill (fetched, or recorded only) */
+    bool fetch; /* ... and are fetched over REST (http, parser and reqs exist) */
     struct fh_backfill bf;
     bool bf_inited;
     struct fh_http_async *http;

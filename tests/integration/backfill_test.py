@@ -19,6 +19,8 @@ Cases (tests/integration/backfill.cmake):
             Kraken v2 range is FILLED (exit 0); usage errors exit 2.
   throttle_kraken  the same for Kraken's "EGeneral:Too many requests": the back-off is
             honoured, every gap filled.
+  disabled  backfill.enabled = false: every gap still gets DETECTED and UNRECOVERABLE
+            "backfill disabled" records, exactly the missing ids; no REST call.
   rest_down the REST proxy answers nothing (connections reset) for a while: the gaps opened
             then end UNRECOVERABLE "rest unavailable" with their exact ids, the other symbols
             trade on throughout, and gaps after it comes back are FILLED.
@@ -291,6 +293,36 @@ def test_throttle_kraken():
         state["throttled"], len(refused)), h)
     print("throttle_kraken: %d gaps filled through %d refusals (back-off honoured), %d Trades "
           "calls" % (len(fin), len(refused), len(log)))
+
+
+def test_disabled():
+    """backfill.enabled = false: nothing is fetched, and every gap still gets DETECTED and
+    UNRECOVERABLE "backfill disabled" records whose ranges are exactly the missing trades."""
+    def body(fs, h, proxy):
+        wait_until(lambda: h.metric("feedhandler_trades_total") >= 300, 60, what="trades")
+        for i, (venue, sym) in enumerate([("binance", "BTC-USDT"), ("kraken-v2", "ETH-USD"),
+                                          ("binance", "DOGE-USD")]):
+            fs.fault("kind=omit,venue=%s,symbol=%s,count=%d" % (venue, sym, 7 + i))
+            time.sleep(0.5)
+        fs.fault("kind=drop,venue=all,mode=reset")
+        wait_until(lambda: h.metric("feedhandler_connects_total") >= 4, 60, what="reconnects")
+        time.sleep(1.0)
+    trades, gaps, rep, runs, h, proxy = run([], {"backfill": {"enabled": False}}, body,
+                                            proxy_venue="binance")
+    check_records(gaps, h)
+    fin = finals(gaps)
+    check(fin and all(g["status"] == "UNRECOVERABLE" and g["reason"] == "backfill disabled"
+                      for g in fin), "final records: %s" % fin, h)
+    declared = {(g["venue"], g["native_symbol"], i) for g in fin if g["kind"] == "TRADE"
+                for r in g["missing_ranges"] for i in range(r["first"], r["last"] + 1)}
+    lacking = {(k.split(":")[0], k.split(":")[1], i) for k, rs in runs.items()
+               for first, n in rs for i in range(first, first + n)}
+    check(declared == lacking and lacking, "declared %d, missing %d" % (
+        len(declared), len(lacking)), h)
+    check(not proxy.requests("Trades"), "REST history was asked for", h)
+    check(all(o["source"] != "BACKFILL" for o in trades), "backfilled trades", h)
+    print("disabled: %d gaps recorded UNRECOVERABLE (backfill disabled), %d ids declared, "
+          "no REST call" % (len(fin), len(declared)))
 
 
 def test_rest_down():

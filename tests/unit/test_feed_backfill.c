@@ -1176,6 +1176,38 @@ static void test_stop_ends_open_gaps(void **state)
     fh_backfill_release(&bf);
 }
 
+/* record_only: a gap gets DETECTED and at once UNRECOVERABLE "backfill disabled" with its
+ * whole range; nothing is held or asked for. */
+static void test_record_only(void **state)
+{
+    (void)state;
+    struct fh_backfill bf;
+    struct fh_backfill_config c = cfg_binance();
+    c.record_only = true;
+    assert_int_equal(fh_backfill_init(&bf, &c), 0);
+    struct fh_backfill_gap g = gap_of(2, 50, 59);
+    g.tag = 9;
+    assert_int_equal(fh_backfill_gap(&bf, &g, T0), 0);
+    assert_int_equal(fh_backfill_open(&bf), 0);
+    assert_false(fh_backfill_holding(&bf, 2));
+    struct fh_trade t = mk(60);
+    assert_int_equal(fh_backfill_hold(&bf, 2, &t, T0), FH_BACKFILL_PASS);
+    struct fh_backfill_request rq;
+    int64_t wake;
+    assert_int_equal(fh_backfill_next_request(&bf, T0, &rq, &wake), FH_BACKFILL_IDLE);
+    struct fh_backfill_event ev[4];
+    assert_int_equal(events(&bf, ev, 4), 2);
+    assert_int_equal(ev[0].status, FH_BACKFILL_DETECTED);
+    assert_int_equal(ev[1].status, FH_BACKFILL_UNRECOVERABLE);
+    assert_string_equal(ev[1].reason, "backfill disabled");
+    assert_int_equal(ev[1].missing, 10);
+    assert_int_equal(ev[1].tag, 9);
+    assert_int_equal(ev[1].n_ranges, 1);
+    assert_int_equal(ev[1].ranges[0].first, 50);
+    assert_int_equal(ev[1].ranges[0].last, 59);
+    fh_backfill_release(&bf);
+}
+
 /* More missing ranges than FH_BACKFILL_MAX_RANGES: the last one widens, the count is exact. */
 static void test_range_bound(void **state)
 {
@@ -1416,6 +1448,7 @@ int main(void)
         cmocka_unit_test(test_same_track_queues),
         cmocka_unit_test(test_range_bound),
         cmocka_unit_test(test_stop_ends_open_gaps),
+        cmocka_unit_test(test_record_only),
         cmocka_unit_test(test_random_property),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
