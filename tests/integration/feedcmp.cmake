@@ -4,3 +4,13 @@ add_test(NAME integration.feedcmp.files
          COMMAND ${FH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/feedcmp_test.py)
 set_tests_properties(integration.feedcmp.files PROPERTIES ENVIRONMENT "${FH_TEST_ENV}"
                      LABELS "integration;feedcmp" TIMEOUT 120)
+
+# The parallel run (issue 14, must-show 1): the Python baseline and feedhandler on one feedsim
+# feed into two topics of one Apache Kafka broker, compared by feedcmp. The plain build only.
+if(NOT FH_SANITIZE AND NOT FH_TSAN)
+  add_test(NAME integration.feedcmp.parallel
+           COMMAND ${FH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/parallel_test.py
+                   $<TARGET_FILE:feedhandler> $<TARGET_FILE:feedsim>)
+  set_tests_properties(integration.feedcmp.parallel PROPERTIES ENVIRONMENT "${FH_TEST_ENV}"
+                       LABELS "integration;feedcmp;realkafka" TIMEOUT 400)
+endif()
