@@ -382,7 +382,11 @@ def test_cli():
     args = ["--binance", "0", "--kraken-v2", "0", "--control", "0", "--tls",
             "%s,%s" % (cert, key), "--rate", "50", "--seed", "5", "--truth", truth]
     with Feedsim(*args) as fs:
+        # The skip after a few trades, so that the skipped ids lie inside the history.
+        wait_until(lambda: sum(1 for x in fs.truth() if x["native_symbol"] == "BTCUSDT") >= 20,
+                   60, what="the first trades")
         fs.fault("kind=skip,venue=binance,symbol=BTC-USDT,count=4")
+
         def enough():
             t = fs.truth()
             return sum(1 for x in t if x["native_symbol"] == "BTCUSDT") >= 150 and \
