@@ -389,8 +389,7 @@ static int run_backfill(const struct opts *o, const struct fh_config *cfg)
     bc.max_failures = (unsigned)cfg->backfill.max_failures;
     bc.weight_limit = cfg->backfill.binance_weight_limit;
     bc.weight_share_pct = (unsigned)cfg->backfill.binance_weight_share_pct;
-    if (cfg->backfill.kraken_pair_interval_ms > 0)
-        bc.kraken_pair_interval_ns = cfg->backfill.kraken_pair_interval_ms * 1000000;
+    bc.kraken_pair_interval_ns = cfg->backfill.kraken_pair_interval_ms * 1000000; /* 0: none */
     struct fh_venue_parser_opts po = {.max_message_bytes = MAX_BODY,
                                       .max_tokens = 1u << 17,
                                       .max_trades = bc.page_limit,

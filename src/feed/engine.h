@@ -77,7 +77,8 @@ struct fh_feed_backfill {
     unsigned max_failures;           /* failed answers in a row before "rest unavailable" */
     int64_t weight_limit;            /* Binance REQUEST_WEIGHT per minute */
     unsigned weight_share_pct;       /* share of it backfill may use */
-    int64_t kraken_pair_interval_ms; /* between two Trades calls of one pair */
+    int64_t kraken_pair_interval_ms; /* between two Trades calls of one pair (0: none; a
+                                        negative value keeps the planner's default, 1 s) */
     size_t max_requests;             /* HTTP requests in flight per venue */
     int64_t request_timeout_ms;
     const char *ca_file; /* TLS for https:// REST URLs (NULL: the system store) */

@@ -75,7 +75,7 @@ int eng_bf_init(struct venue *v, char *err, size_t errlen)
         bc.weight_limit = c->weight_limit;
     if (c->weight_share_pct > 0)
         bc.weight_share_pct = c->weight_share_pct;
-    if (c->kraken_pair_interval_ms > 0)
+    if (c->kraken_pair_interval_ms >= 0) /* 0: no spacing (the config's default is 1000) */
         bc.kraken_pair_interval_ns = c->kraken_pair_interval_ms * NS_PER_MS;
     int rc = fh_backfill_init(&b->bf, &bc);
     if (rc != 0) {
