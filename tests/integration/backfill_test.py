@@ -226,11 +226,16 @@ def test_throttle():
     # still be fetched within the deadline.
     def body(fs, h, proxy):
         wait_until(lambda: h.metric("feedhandler_trades_total") >= 300, 60, what="trades")
-        for i in range(8):
+        # Omits (29 weight each: a trade gap and an aggregate gap) until feedsim says 429;
+        # feedsim counts per wall-clock minute, so a minute's boundary may reset it once.
+        end = time.monotonic() + 120
+        i = 0
+        while not any(r[2] == 429 for r in proxy.requests()) and time.monotonic() < end:
             fs.fault("kind=omit,venue=binance,symbol=%s,count=%d" % (
-                ["BTC-USDT", "ETH-USD", "DOGE-USD"][i % 3], 5 + i))
+                ["BTC-USDT", "ETH-USD", "DOGE-USD"][i % 3], 5 + i % 10))
+            i += 1
             time.sleep(0.5)
-        wait_until(lambda: any(r[2] == 429 for r in proxy.requests()), 120, what="a 429")
+        check(any(r[2] == 429 for r in proxy.requests()), "no 429 after %d omits" % i, h)
         wait_no_open_gaps(h, timeout=300)
         state["throttled"] = h.metric("feedhandler_backfill_throttled_total", venue="binance")
     extra = {"backfill": {"binance_weight_limit": 1000, "binance_weight_share_pct": 100,
