@@ -15,7 +15,12 @@ process and checks its exit status and --json report:
                  doubles reported as rounding with the worst error, exit 0 when every double is
                  the nearest one; exit 1 when one is not
   bad-map        a map naming a field the records lack, a bad type, bad JSON -> exit 2
-  bad-args       rest:, --follow, an unreadable file, a bad time -> exit 2, one line on stderr
+  filters        --venue, --symbol
+  follow         --follow on growing files: interim reports with missing/duplicate/price,
+                 late arrivals, duplicates of final trades, SIGTERM's final report,
+                 --window-end ending a follow run
+  bad-args       two rest: sides, rest: with --follow, --interval alone, a bad --from or
+                 --venue, an unreadable file, a bad time -> exit 2, one line on stderr
 
 Usage: /usr/bin/python3 tests/integration/feedcmp_test.py [-v]
 Prints one line per check; exits 0 when all pass, 1 otherwise.
@@ -24,9 +29,11 @@ Prints one line per check; exits 0 when all pass, 1 otherwise.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("FH_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -147,6 +154,136 @@ def check(name, fn):
         lines = str(e).splitlines()[1:]
         for line in lines if VERBOSE else lines[:40]:
             print("     " + line)
+
+
+def follow_checks(tmp, base):
+    """--follow on two growing JSON-lines files: trades go final while the run goes on (missing,
+    duplicate and price reported in an interim report), a trade arriving after its settle margin
+    is counted late, a duplicate of a long-final trade is still recognised, SIGTERM gives the
+    final report; and --window-end ends a follow run by itself."""
+    lpath = os.path.join(tmp, "follow-left.jsonl")
+    rpath = os.path.join(tmp, "follow-right.jsonl")
+    jpath = os.path.join(tmp, "follow.json")
+    open(lpath, "w").close()
+    open(rpath, "w").close()
+
+    def rows(first, n):
+        now = int(time.time() * 1e6)
+        out = []
+        for i in range(n):
+            t = dict(base[i % 40], trade_id=first + i, trade_time=now + i, event_time=now + i,
+                     receive_time_ns=(now + i) * 1000)
+            out.append(t)
+        return out
+
+    def append(path, rs):
+        with open(path, "a") as f:
+            for r in rs:
+                f.write(json.dumps(r) + "\n")
+
+    def report():
+        try:
+            with open(jpath) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def wait_for(what, cond, limit=60):
+        deadline = time.monotonic() + limit  # a hang guard, not a timing assertion
+        while time.monotonic() < deadline:
+            rep = report()
+            if rep is not None and cond(rep):
+                return rep
+            if proc.poll() is not None:
+                raise AssertionError("feedcmp --follow exited %d waiting for %s: %s" %
+                                     (proc.returncode, what, proc.stderr.read()))
+            time.sleep(0.1)
+        raise AssertionError("no report with %s within %d s: last %r" % (what, limit, report()))
+
+    def grp(rep):
+        gs = [g for g in rep["groups"] if g["venue"] == "binance"]
+        return gs[0] if gs else None
+
+    # an explicit start: the first trades are not within --settle of an automatic one
+    start = str(int(time.time() * 1e6) - 60000000)
+    proc = subprocess.Popen([PYTHON, FEEDCMP, "--follow", "--interval", "200ms", "--settle",
+                             "300ms", "--from", "beginning", "--json", jpath,
+                             "--window-start", start,
+                             "jsonl:" + lpath, "jsonl:" + rpath],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def phase1():
+            a = rows(1000, 500)
+            b = [dict(t) for t in a if t["trade_id"] != 1100]  # missing on the right
+            b.append(dict(a[200]))  # a duplicate on the right
+            b[300]["price"] = "65000.3000000000000000001"  # a price off in a late decimal
+            append(lpath, a)
+            append(rpath, b)
+            rep = wait_for("trade 1100 final and missing on the right",
+                           lambda r: grp(r) and grp(r)["missing_on_right"]["count"] == 1)
+            g = grp(rep)
+            expect(not rep["final"], "the report with the missing trade is an interim one")
+            expect(g["missing_on_right"]["first_ids"] == [1100], "missing %r" %
+                   g["missing_on_right"])
+            expect(g["duplicates_right"]["ids"] == [1200], "duplicate %r" % g["duplicates_right"])
+            expect(g["mismatches"].get("price", {}).get("count") == 1, "price %r" %
+                   g["mismatches"])
+            expect(rep["verdict"] == "differ", "interim verdict differ")
+        check("--follow: trades go final while it runs (missing, duplicate, price)", phase1)
+
+        def phase2():
+            # 1100 arrives on the right after its settle margin: late; 1300 comes again long
+            # after it went final: still a duplicate (ids kept as runs)
+            old = rows(1000, 500)
+            append(rpath, [dict(old[100], trade_id=1100), dict(old[300], trade_id=1300)])
+            append(lpath, rows(1500, 200))
+            append(rpath, rows(1500, 200))
+            rep = wait_for("the late trade and the second duplicate",
+                           lambda r: grp(r) and grp(r)["late_on_right"] == 1 and
+                           grp(r)["duplicates_right"]["count"] == 2)
+            g = grp(rep)
+            expect(g["missing_on_right"]["count"] == 0, "late trade still missing %r" %
+                   g["missing_on_right"])
+            expect(g["duplicates_right"]["ids"] == [1200, 1300], "dups %r" %
+                   g["duplicates_right"])
+            rep = wait_for("phase 2 final", lambda r: grp(r)["matched"] >= 699)
+            expect(rep["follow"]["pending"] < 700, "in flight %r" % rep["follow"])
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+            expect(proc.returncode == 1, "exit %d after SIGTERM (differ): %s" %
+                   (proc.returncode, err))
+            rep = report()
+            expect(rep["final"] and rep["follow"]["stopped_by"] == "SIGTERM" and
+                   rep["follow"]["pending"] == 0, "final report %r" % rep.get("follow"))
+            # 1100 came late (counted, not compared); the right has 700 - 1 + late 1100 + 2 dups
+            expect(grp(rep)["matched"] == 699 and grp(rep)["late_on_right"] == 1 and
+                   grp(rep)["right"] == 702,
+                   "final counts %r" % grp(rep))
+            expect("(final)" in out and "interim" in out, "tables: interim and final")
+        check("--follow: late arrivals, duplicates of final trades, SIGTERM final report",
+              phase2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    def window_end():
+        a = rows(5000, 100)
+        end = a[-1]["trade_time"] + 1
+        p1 = os.path.join(tmp, "we-left.jsonl")
+        p2 = os.path.join(tmp, "we-right.jsonl")
+        with open(p1, "w") as f:
+            f.writelines(json.dumps(t) + "\n" for t in a)
+        with open(p2, "w") as f:
+            f.writelines(json.dumps(t) + "\n" for t in a)
+        p = subprocess.run([PYTHON, FEEDCMP, "--follow", "--from", "beginning", "--settle",
+                            "100ms", "--window-end", str(end), "--json", "-",
+                            "jsonl:" + p1, "jsonl:" + p2],
+                           capture_output=True, text=True, timeout=60)
+        expect(p.returncode == 0, "exit %d: %s" % (p.returncode, p.stderr))
+        rep = json.loads(p.stdout.strip().splitlines()[-1])
+        expect(rep["final"] and rep["totals"]["matched"] == 100, "final %r" % rep["totals"])
+    check("--follow --window-end ends once both sides are past the end", window_end)
 
 
 def expect(cond, msg, run=None):
@@ -442,9 +579,26 @@ def main():
             expect(r.rc == 2 and "foreign schema" in r.err, "foreign side without a map", r)
         check("bad maps -> exit 2 with one line", bad_maps)
 
+        def filters():
+            rows = [dict(t) for t in base]
+            rows[find(rows, 117)]["price"] = "1"
+            path = write(os.path.join(tmp, "right-filter.jsonl"), rows)
+            r = Run(tmp, J + left, J + path, *(W + ["--venue", "kraken"]))
+            expect(r.rc == 0 and [g["venue"] for g in r.rep["groups"]] == ["kraken"] and
+                   r.rep["left"]["filtered_out"] == 40, "--venue kraken: exit %d" % r.rc, r)
+            r = Run(tmp, J + left, J + path, *(W + ["--symbol", "BTC-USDT"]))
+            expect(r.rc == 1 and [g["symbol"] for g in r.rep["groups"]] == ["BTCUSDT"],
+                   "--symbol BTC-USDT selects BTCUSDT: exit %d" % r.rc, r)
+        check("--venue and --symbol select what is compared", filters)
+
+        follow_checks(tmp, base)
+
         def bad_args():
-            for args in (["rest:binance:http://x", J + left],
-                         ["--follow", J + left, J + left],
+            for args in (["rest:binance:http://x", "rest:kraken:http://y"],
+                         ["--follow", "rest:binance:http://x", J + left],
+                         ["--interval", "5s", J + left, J + left],
+                         ["--from", "yesterday", J + left, J + left],
+                         ["--venue", "nyse", J + left, J + left],
                          [J + left, J + os.path.join(tmp, "nope.jsonl")],
                          ["--window-start", "yesterday", J + left, J + left],
                          ["--settle", "5 parsecs", J + left, J + left],

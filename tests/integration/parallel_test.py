@@ -3,7 +3,9 @@
 feedhandler on the same feedsim feed, producing to two topics of one Apache Kafka broker, each
 in its own schema; feedcmp compares the topics (the baseline's through
 tools/feedcmp/baseline_map.json) and must find them in agreement on every trade and on every
-field the old schema carries, and say which fields only feedhandler's side has.
+field the old schema carries, and say which fields only feedhandler's side has. Beside the run,
+feedcmp --follow reads both topics as they grow (interim reports) and agrees in its final report
+on SIGTERM.
 
 Usage: parallel_test.py FEEDHANDLER FEEDSIM (environment as for the other integration tests:
 FH_SOURCE_DIR, FH_BUILD_DIR, FH_PYTHON). Nothing asserts a wall-clock duration.
@@ -56,9 +58,47 @@ def test_parallel():
         try:
             with Handler(cfg, tmp) as h:
                 h.wait_ready()
-                wait_until(lambda: h.metric("feedhandler_trades_total") >= 3000, 120,
-                           step=0.2, what="3,000 trades")
-                check(base.poll() is None, "the baseline exited")
+                # feedcmp --follow beside the run, as in a 24 h parallel run: interim reports
+                # while both handlers produce, a final one on SIGTERM (before either handler
+                # stops: a stopped handler's side would rightly be missing what the other has)
+                fjson = os.path.join(tmp, "follow.json")
+                flog = open(os.path.join(tmp, "follow.txt"), "w")
+                follow = subprocess.Popen(
+                    [PYTHON, os.path.join(SRC, "tools", "feedcmp", "feedcmp.py"), "--follow",
+                     "--from", "beginning", "--interval", "1s", "--settle", "2s",
+                     "--registry", reg.url, "--right-map",
+                     os.path.join(SRC, "tools", "feedcmp", "baseline_map.json"),
+                     "--json", fjson,
+                     "kafka:%s/%s" % (b.bootstrap, new), "kafka:%s/%s" % (b.bootstrap, old)],
+                    stdout=flog, stderr=subprocess.STDOUT)
+                flog.close()
+                try:
+                    wait_until(lambda: h.metric("feedhandler_trades_total") >= 3000, 120,
+                               step=0.2, what="3,000 trades")
+                    check(base.poll() is None, "the baseline exited")
+
+                    def follow_matched():
+                        check(follow.poll() is None, "feedcmp --follow exited %s" %
+                              follow.returncode)
+                        try:
+                            with open(fjson) as f:
+                                return json.load(f)["totals"].get("matched", 0)
+                        except (OSError, ValueError):
+                            return 0
+                    wait_until(lambda: follow_matched() >= 1000, 120, step=0.5,
+                               what="feedcmp --follow: 1,000 trades matched in a report")
+                    follow.send_signal(signal.SIGTERM)
+                    frc = follow.wait(timeout=120)
+                finally:
+                    if follow.poll() is None:
+                        follow.kill()
+                        follow.wait()
+                with open(fjson) as f:
+                    frep = json.load(f)
+                check(frc == 0 and frep["final"] and frep["verdict"] == "agree",
+                      "feedcmp --follow: exit %s, final %s, verdict %s (see %s)" % (
+                          frc, frep["final"], frep["verdict"],
+                          os.path.join(tmp, "follow.txt")))
                 h.stop()
             base.send_signal(signal.SIGTERM)
             rc = base.wait(timeout=60)
@@ -95,6 +135,8 @@ def test_parallel():
     check(rep["rounding"]["right"] is not None, "the baseline's doubles not reported: %s" %
           rep["rounding"])
     rt = rep.get("receive_time") or {}
+    print("parallel --follow: %d trades matched by the final report on SIGTERM, verdict %s" %
+          (frep["totals"].get("matched", 0), frep["verdict"]))
     print("parallel: %d trades matched in 6 symbols, verdict agree; fields only feedhandler "
           "has: %s; the baseline rounds (worst abs error %s); faster at p50: %s by %s ns" % (
               matched, ", ".join(f["left_only"]),

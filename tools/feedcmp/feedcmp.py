@@ -12,7 +12,15 @@ A side is one of
                           consumer group, nothing committed); values in Avro with Confluent
                           framing (schema by id from --registry), Avro single-object (our
                           schemas/trade.avsc, fingerprint checked) or JSON
-  rest:VENUE:BASEURL      not implemented yet
+  rest:VENUE:BASEURL      an exchange's REST trade history (binance: historicalTrades from the
+                          window's first aggTrade; kraken: public Trades, v2 ids) for the
+                          window (given, or the other side's span) and every symbol the other
+                          side carries; audits the other side (tools/feedcmp/rest_source.py)
+
+With --follow both sides are read continuously (kafka: from --from, by default the end; files
+are tailed): a trade goes final once both sides are --settle past its trade time, a report is
+printed every --interval and a final one on SIGTERM/SIGINT; memory holds the trades in flight
+and runs of ids, not the run.
 
 Trades are matched on (venue, symbol, kind, trade id); trades without an id (Kraken v1) on
 (venue, symbol, kind, trade time, price, quantity, side, occurrence), a weaker key. Prices and
@@ -25,12 +33,15 @@ sides).
 """
 
 import argparse
+import bisect
 import collections
 import datetime
+import heapq
 import io
 import json
 import os
 import re
+import signal
 import struct
 import sys
 import time
@@ -135,6 +146,15 @@ def fmt_time_us(us):
         return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     except OverflowError:
         return str(us)
+
+
+_JSON = json.JSONDecoder(parse_float=Decimal).decode
+
+
+def where_text(w):
+    """Where a record came from: a text, or a (format, values...) tuple made into one only
+    when it is needed (an error message)."""
+    return w if isinstance(w, str) else w[0] % w[1:]
 
 
 def norm_venue(v):
@@ -446,8 +466,21 @@ class Side:
         self.opts = opts
         self.fmap_given = fmap  # FieldMap or None
         self.fmap = None  # the map in use (foreign records only)
-        self.trades = []
         self.records = 0
+        self.n_trades = 0
+        self.filtered = 0
+        self.min_tt = self.max_tt = None
+        self.doubles = False
+        self.sink = None
+        self.follow = False
+        self.done = self.caught_up = False
+        self._f = None
+        self._consumer = None
+        self.offsets = {}
+        self.rest_stats = None
+        self.natives = {}  # (venue, symkey) -> the native symbol first seen
+        self._symcache = {}  # (venue, native_symbol) as in the records -> normalized
+        self._fields_seen = 0
         self.gap_records = 0
         self.fields = set()
         self.unmapped = []
@@ -460,6 +493,47 @@ class Side:
     # -- records to trades --
 
     def _ours(self, d, where):
+        """One of our normalized records. The common case (texts, integers, a symbol seen
+        before) goes the short way; anything else, and every error, the careful one."""
+        try:
+            cached = self._symcache.get((d["venue"], d["native_symbol"]))
+            tid, tt = d["trade_id"], d["trade_time"]
+            if cached is None or type(tt) is not int or (tid is not None and type(tid) is not int):
+                raise LookupError
+            price, qty = Decimal(d["price"]), Decimal(d["quantity"])
+            if not (price.is_finite() and qty.is_finite()):
+                raise LookupError
+            t = Trade()
+            t.venue, t.native, t.symkey = cached
+            t.kind = d.get("kind") or "TRADE"
+            t.trade_id = tid
+            t.price, t.quantity = price, qty
+            side = d.get("side")
+            t.side = side if side in SIDES else str(side or "UNKNOWN").upper()
+            t.trade_time = tt
+            ot = d.get("order_type")
+            t.order_type = None if ot in (None, "UNKNOWN") else ot
+            et, rn = d.get("event_time"), d.get("receive_time_ns")
+            if (et is not None and type(et) is not int) or (rn is not None and type(rn) is not int):
+                raise LookupError
+            t.event_time, t.recv_ns = et, rn
+            t.weak = tid is None
+            t.where = where
+        except (LookupError, TypeError, ValueError, ArithmeticError):
+            return self._ours_slow(d, where_text(where))
+        self._sample_fields(d)
+        return t
+
+    def _sample_fields(self, d):
+        """Which of our fields the side carries: every record of the first 10,000, then one in
+        a thousand (it is a report line, not worth a look at every field of every record)."""
+        self._fields_seen += 1
+        if self._fields_seen <= 10000 or self._fields_seen % 1000 == 0:
+            for k in OUR_FIELDS:
+                if d.get(k) is not None:
+                    self.fields.add(k)
+
+    def _ours_slow(self, d, where):
         t = Trade()
         venue = d.get("venue")
         if venue is None or d.get("price") is None or d.get("trade_time") is None:
@@ -481,9 +555,9 @@ class Side:
         t.recv_ns = None if d.get("receive_time_ns") is None else to_int(d["receive_time_ns"], where)
         t.weak = t.trade_id is None
         t.where = where
-        for k in OUR_FIELDS:
-            if d.get(k) is not None:
-                self.fields.add(k)
+        if t.native == d.get("native_symbol") and isinstance(venue, str):
+            self._symcache[(venue, t.native)] = (t.venue, t.native, t.symkey)
+        self._sample_fields(d)
         return t
 
     def _truth(self, d, where):
@@ -556,52 +630,115 @@ class Side:
             self.gap_records += 1
             return
         if self.fmap is not None:
-            t = self._mapped(d, where)
+            t = self._mapped(d, where_text(where))
         else:
             t = self._ours(d, where)
-        self.trades.append(t)
+        self.emit(t)
 
-    # -- reading --
+    def emit(self, t):
+        """A normalized trade: filtered, counted, handed to the comparison."""
+        o = self.opts
+        if o.venues and t.venue not in o.venues:
+            self.filtered += 1
+            return
+        if o.symbols and t.symkey not in o.symbols:
+            self.filtered += 1
+            return
+        if o.kinds and t.kind not in o.kinds:
+            self.filtered += 1
+            return
+        self.n_trades += 1
+        if (t.venue, t.symkey) not in self.natives:
+            self.natives[(t.venue, t.symkey)] = t.native
+        tt = t.trade_time
+        if self.min_tt is None or tt < self.min_tt:
+            self.min_tt = tt
+        if self.max_tt is None or tt > self.max_tt:
+            self.max_tt = tt
+        if not self.doubles and (isinstance(t.price, float) or isinstance(t.quantity, float)):
+            self.doubles = True
+        self.sink(self.name, t)
 
-    def read(self):
+    # -- reading: open, then poll until done (a batch run) or for ever (--follow) --
+
+    def open(self, follow):
+        """Opens the source. follow: read on past the end (a file is tailed, a topic consumed
+        past its high watermarks); otherwise the source ends where it ends now."""
+        self.follow = follow
         kind, _, rest = self.spec.partition(":")
-        if kind == "jsonl":
-            self._read_jsonl(rest)
-        elif kind == "truth":
-            self._read_truth(rest)
+        if kind in ("jsonl", "truth"):
+            try:
+                self._f = open(rest, "rb")
+            except OSError as e:
+                raise Failure("%s: cannot read %s: %s" % (self.name, rest, e.strerror or e))
+            self._path = rest
+            self._lineno = 0
+            self._first = True
+            if kind == "truth":
+                self.fields = set(TRUTH_FIELDS)
         elif kind == "kafka":
-            self._read_kafka(rest)
+            self._open_kafka(rest)
+        elif kind == "rest":
+            pass  # read by read_rest once the other side is known
         else:
             raise Failure("%s: unknown side %r" % (self.name, self.spec))
 
-    def _lines(self, path):
-        try:
-            f = open(path, "rb")
-        except OSError as e:
-            raise Failure("%s: cannot read %s: %s" % (self.name, path, e.strerror or e))
-        with f:
-            for n, line in enumerate(f, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                where = "%s:%d" % (path, n)
-                try:
-                    d = json.loads(line, parse_float=Decimal)
-                except ValueError as e:
-                    raise Failure("%s: not JSON (%s)" % (where, e))
-                if not isinstance(d, dict):
-                    raise Failure("%s: not a JSON object" % where)
-                yield d, where
+    def poll(self, n):
+        """Reads up to n records; returns how many. Sets done (a batch source is exhausted)
+        and caught_up (nothing more to read right now)."""
+        if self.kind in ("jsonl", "truth"):
+            return self._poll_lines(n)
+        if self.kind == "kafka":
+            return self._poll_kafka(n)
+        self.done = self.caught_up = True
+        return 0
 
-    def _read_jsonl(self, path):
-        first = True
-        for d, where in self._lines(path):
+    def close(self):
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+    def _poll_lines(self, n):
+        f = self._f
+        got = 0
+        follow = self.follow
+        while got < n:
+            pos = f.tell() if follow else 0
+            line = f.readline()
+            if not line:
+                self.caught_up = True
+                self.done = not self.follow
+                return got
+            if follow and not line.endswith(b"\n"):
+                f.seek(pos)  # a line still being written: read it whole next time
+                self.caught_up = True
+                return got
+            self._lineno += 1
+            got += 1
+            where = ("%s:%d", self._path, self._lineno)
+            try:
+                d = _JSON(line.decode("utf-8"))
+            except ValueError as e:
+                if not line.strip():
+                    continue
+                raise Failure("%s: not JSON (%s)" % (where_text(where), e))
+            if type(d) is not dict:
+                raise Failure("%s: not a JSON object" % where_text(where))
+            if self.kind == "truth":
+                self.records += 1
+                if d.get("blast") or "trade_time_us" not in d:
+                    continue
+                self.emit(self._truth(d, where_text(where)))
+                continue
             if "first_missing_id" in d:
                 self.records += 1
                 self.gap_records += 1
                 continue
-            if first:
-                first = False
+            if self._first:
+                self._first = False
                 if self.fmap_given is not None and (self.opts.forced_map(self.name) or
                                                     not self._is_ours(d)):
                     self._use_map("JSON lines without venue/price/trade_time")
@@ -610,18 +747,12 @@ class Side:
                 elif not self._is_ours(d):
                     self._use_map("JSON lines without venue/price/trade_time")
             self.add(d, where)
-
-    def _read_truth(self, path):
-        for d, where in self._lines(path):
-            self.records += 1
-            if d.get("blast") or "trade_time_us" not in d:
-                continue
-            self.trades.append(self._truth(d, where))
-        self.fields = set(TRUTH_FIELDS)
+        self.caught_up = False
+        return got
 
     # -- Kafka --
 
-    def _read_kafka(self, rest):
+    def _open_kafka(self, rest):
         if "/" not in rest:
             raise Failure("%s: kafka side must be kafka:BOOTSTRAP/TOPIC" % self.name)
         bootstrap, topic = rest.rsplit("/", 1)
@@ -630,12 +761,15 @@ class Side:
         try:
             import avro.io
             import avro.schema
-            from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING, KafkaException
+            from confluent_kafka import (Consumer, TopicPartition, OFFSET_BEGINNING, OFFSET_END,
+                                         KafkaException)
         except ImportError as e:
             raise Failure("kafka sides need python3-confluent-kafka and python3-avro "
                           "(run with /usr/bin/python3): %s" % e)
         self._avro = (avro.io, avro.schema)
+        self._kx = KafkaException
         self.by_id = {}
+        self.topic = topic
         registry = self.opts.registry
         # The reader schema, checked against the map at start: the subject's latest version.
         if registry:
@@ -645,8 +779,6 @@ class Side:
             if latest is not None:
                 sch = self._parse_schema(latest["schema"], "registry subject %s-value" % topic)
                 self._decide_schema(sch, "subject %s-value" % topic)
-        elif self.fmap_given is not None and self.opts.forced_map(self.name):
-            pass  # checked against the first record's writer schema
         timeout_s = self.opts.kafka_timeout_us / 1e6
         group = self.opts.group or "feedcmp-%d-%d" % (os.getpid(), int(time.time()))
         try:
@@ -655,40 +787,126 @@ class Side:
                           "auto.offset.reset": "earliest", "log_level": 3})
         except KafkaException as e:
             raise Failure("%s: kafka consumer: %s" % (self.name, e))
+        self._consumer = c
+        frm = self.opts.start_at(self.name)
         try:
             md = c.list_topics(topic, timeout=min(timeout_s, 30)).topics.get(topic)
             if md is None or md.error is not None:
                 raise Failure("%s: topic %s: %s" % (self.name, topic,
                                                     md.error if md is not None else "not found"))
-            ends, parts = {}, []
-            for p in md.partitions:
-                lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=min(timeout_s, 30))
-                if hi > lo:
-                    ends[p] = hi
+            self._ends, parts = {}, []
+            for p in sorted(md.partitions):
+                lo, hi = c.get_watermark_offsets(TopicPartition(topic, p),
+                                                 timeout=min(timeout_s, 30))
+                self._ends[p] = hi
                 parts.append(TopicPartition(topic, p, OFFSET_BEGINNING))
+            if frm[0] == "end":
+                for tp in parts:
+                    tp.offset = OFFSET_END
+            elif frm[0] == "time":
+                q = [TopicPartition(topic, tp.partition, frm[1] // 1000) for tp in parts]
+                got = c.offsets_for_times(q, timeout=min(timeout_s, 30))
+                for tp, g in zip(parts, got):
+                    # -1: nothing at or after that time (yet): start at the end
+                    tp.offset = g.offset if g.offset >= 0 else OFFSET_END
+            elif frm[0] == "offsets":
+                for tp in parts:
+                    if tp.partition in frm[1]:
+                        tp.offset = frm[1][tp.partition]
+                    elif "*" in frm[1]:
+                        tp.offset = frm[1]["*"]
+                unknown = set(frm[1]) - {tp.partition for tp in parts} - {"*"}
+                if unknown:
+                    raise Failure("%s: topic %s has no partition %s" %
+                                  (self.name, topic, ", ".join(map(str, sorted(unknown)))))
             c.assign(parts)
-            pos = {}
-            deadline = time.monotonic() + timeout_s
-            while any(pos.get(p, -1) + 1 < hi for p, hi in ends.items()):
-                if time.monotonic() > deadline:
-                    raise Failure("%s: timed out reading %s (at %r of %r)" %
-                                  (self.name, topic, pos, ends))
-                for m in c.consume(num_messages=5000, timeout=1.0):
-                    if m.error() is not None:
-                        raise Failure("%s: consumer: %s" % (self.name, m.error()))
-                    p, off = m.partition(), m.offset()
-                    pos[p] = off
-                    if off >= ends.get(p, 0):
-                        continue  # produced after we started: not part of this snapshot
-                    v = m.value()
-                    if v is None:
-                        continue
-                    where = "%s p%d@%d" % (topic, p, off)
-                    self.add(self._decode(v, where), where)
+            # Where reading starts, as offsets (for the end test and the report).
+            self._pos = {}
+            for tp in parts:
+                if tp.offset >= 0:
+                    self._pos[tp.partition] = tp.offset - 1
+                elif tp.offset == OFFSET_END:
+                    self._pos[tp.partition] = self._ends[tp.partition] - 1
+            if not self.follow and frm[0] != "beginning":
+                # the partitions whose start is not yet known (BEGINNING) keep -1
+                pass
         except KafkaException as e:
             raise Failure("%s: kafka: %s" % (self.name, e))
-        finally:
-            c.close()
+        self._deadline = time.monotonic() + timeout_s
+        self.offsets = {}  # partition -> [first offset read, last offset read]
+
+    def _kafka_remaining(self):
+        return any(self._pos.get(p, -1) + 1 < hi for p, hi in self._ends.items())
+
+    def _poll_kafka(self, n):
+        c = self._consumer
+        if not self.follow and not self._kafka_remaining():
+            self.done = self.caught_up = True
+            return 0
+        if not self.follow and time.monotonic() > self._deadline:
+            raise Failure("%s: timed out reading %s (at %r of %r)" %
+                          (self.name, self.topic, self._pos, self._ends))
+        try:
+            msgs = c.consume(num_messages=max(1, min(n, 5000)),
+                             timeout=0.2 if self.follow else 1.0)
+        except self._kx as e:
+            raise Failure("%s: kafka: %s" % (self.name, e))
+        got = 0
+        for m in msgs:
+            if m.error() is not None:
+                raise Failure("%s: consumer: %s" % (self.name, m.error()))
+            p, off = m.partition(), m.offset()
+            self._pos[p] = off
+            if not self.follow and off >= self._ends.get(p, 0):
+                continue  # produced after we started: not part of this snapshot
+            o = self.offsets.get(p)
+            if o is None:
+                self.offsets[p] = [off, off]
+            else:
+                o[1] = off
+            got += 1
+            v = m.value()
+            if v is None:
+                continue
+            where = "%s p%d@%d" % (self.topic, p, off)
+            self.add(self._decode(v, where), where)
+        self.caught_up = not msgs
+        if not self.follow and not self._kafka_remaining():
+            self.done = self.caught_up = True
+        return got
+
+    # -- an exchange's REST history (rest:VENUE:BASEURL, a batch run only) --
+
+    def read_rest(self, other, start_us, end_us):
+        """Reads the venue's REST history for [start_us, end_us) of every symbol of that venue
+        the other side has (or --symbol)."""
+        rest = self.spec.split(":", 1)[1]
+        raw_venue, _, base = rest.partition(":")
+        venue = norm_venue(raw_venue)
+        if venue not in ("binance", "kraken") or not base:
+            raise Failure("%s: rest side must be rest:binance:BASEURL or rest:kraken:BASEURL" %
+                          self.name)
+        try:
+            import rest_source
+        except ImportError as e:
+            raise Failure("rest sides need tools/feedcmp/rest_source.py: %s" % e)
+        natives = sorted(n for (v, _k), n in other.natives.items() if v == venue)
+        if not natives:
+            raise Failure("%s: no %s symbols to ask for (the other side has none in the "
+                          "window; name them with --symbol)" % (self.name, venue))
+        src = rest_source.RestHistory(raw_venue, base, timeout_s=self.opts.rest_timeout_s,
+                                      weight_share=self.opts.rest_weight_share,
+                                      kraken_interval_s=self.opts.rest_kraken_interval_s)
+        try:
+            for native in natives:
+                for d in src.trades(native, start_us, end_us):
+                    self.records += 1
+                    self.emit(self._ours(d, "%s %s id %s" % (self.spec, native,
+                                                              d.get("trade_id"))))
+        except (rest_source.RestError, ValueError) as e:
+            raise Failure("%s: %s" % (self.name, e))
+        self.rest_stats = src.stats
+        self.done = self.caught_up = True
 
     def _registry_get(self, path, missing_ok=False):
         url = self.opts.registry.rstrip("/") + path
@@ -866,11 +1084,173 @@ def sort_ids(ids):
     return sorted(ids, key=lambda x: (0, x, "") if isinstance(x, int) else (1, 0, str(x)))
 
 
+def id_sort_key(x):
+    return (0, x, "") if isinstance(x, int) else (1, 0, str(x))
+
+
 def percentile(sorted_vals, q):
     if not sorted_vals:
         return None
     k = max(0, min(len(sorted_vals) - 1, int(-(-q * len(sorted_vals) // 100)) - 1))
     return sorted_vals[k]
+
+
+class IdSet:
+    """A set of integer ids kept as sorted disjoint runs [lo, hi]: a feed's consecutive ids
+    cost one run, so memory grows with the holes, not with the trades. Past `cap` runs the
+    lowest run is forgotten (its ids counted in `forgotten`)."""
+
+    __slots__ = ("lo", "hi", "n", "cap", "forgotten")
+
+    def __init__(self, cap=100000):
+        self.lo, self.hi = [], []
+        self.n = 0
+        self.cap = cap
+        self.forgotten = 0
+
+    def __len__(self):
+        return self.n
+
+    def __contains__(self, x):
+        lo = self.lo
+        if not lo:
+            return False
+        if x > self.hi[-1]:
+            return False
+        i = bisect.bisect_right(lo, x) - 1
+        return i >= 0 and x <= self.hi[i]
+
+    def add(self, x):
+        """Adds x; False when it was there."""
+        lo, hi = self.lo, self.hi
+        if lo and x > hi[-1]:  # the common case: the next id
+            i = len(lo) - 1
+        else:
+            i = bisect.bisect_right(lo, x) - 1
+            if i >= 0 and x <= hi[i]:
+                return False
+        self.n += 1
+        join_l = i >= 0 and hi[i] + 1 == x
+        join_r = i + 1 < len(lo) and lo[i + 1] - 1 == x
+        if join_l and join_r:
+            hi[i] = hi[i + 1]
+            del lo[i + 1], hi[i + 1]
+        elif join_l:
+            hi[i] = x
+        elif join_r:
+            lo[i + 1] = x
+        else:
+            lo.insert(i + 1, x)
+            hi.insert(i + 1, x)
+            if len(lo) > self.cap:
+                k = hi[0] - lo[0] + 1
+                self.forgotten += k
+                self.n -= k
+                del lo[0], hi[0]
+        return True
+
+    def discard(self, x):
+        """Removes x; False when it was not there."""
+        lo, hi = self.lo, self.hi
+        i = bisect.bisect_right(lo, x) - 1
+        if i < 0 or x > hi[i]:
+            return False
+        self.n -= 1
+        if lo[i] == hi[i]:
+            del lo[i], hi[i]
+        elif x == lo[i]:
+            lo[i] += 1
+        elif x == hi[i]:
+            hi[i] -= 1
+        else:
+            lo.insert(i + 1, x + 1)
+            hi.insert(i + 1, hi[i])
+            hi[i] = x - 1
+        return True
+
+    def runs(self, limit):
+        return [[a, b] for a, b in zip(self.lo[:limit], self.hi[:limit])]
+
+    def first(self, limit):
+        out = []
+        for a, b in zip(self.lo, self.hi):
+            for x in range(a, min(b, a + limit - len(out) - 1) + 1):
+                out.append(x)
+            if len(out) >= limit:
+                break
+        return out
+
+
+class Dist:
+    """A distribution of integers (receive-time differences, ns): exact counts of each value
+    up to 65,536 distinct values, then log buckets (2^-7 relative width: quantiles within
+    0.8%) so memory stays bounded on a long run."""
+
+    EXACT_MAX = 65536
+
+    def __init__(self):
+        self.exact = collections.Counter()
+        self.buckets = None
+        self.n = 0
+        self.lo = self.hi = None
+
+    @staticmethod
+    def _bucket(v):
+        a = abs(v)
+        if a < 256:
+            return v
+        e = a.bit_length() - 8
+        b = (a >> e) << e  # keep the top 8 bits
+        return b if v > 0 else -b
+
+    def add(self, v):
+        self.n += 1
+        if self.lo is None or v < self.lo:
+            self.lo = v
+        if self.hi is None or v > self.hi:
+            self.hi = v
+        if self.buckets is None:
+            self.exact[v] += 1
+            if len(self.exact) > self.EXACT_MAX:
+                self.buckets = collections.Counter()
+                for k, c in self.exact.items():
+                    self.buckets[self._bucket(k)] += c
+                self.exact = None
+        else:
+            self.buckets[self._bucket(v)] += 1
+
+    def merge(self, other):
+        src = other.exact if other.exact is not None else other.buckets
+        self.n += other.n
+        self.lo = other.lo if self.lo is None or (other.lo is not None and other.lo < self.lo) \
+            else self.lo
+        self.hi = other.hi if self.hi is None or (other.hi is not None and other.hi > self.hi) \
+            else self.hi
+        if self.buckets is None and other.exact is not None:
+            self.exact.update(src)
+            if len(self.exact) > self.EXACT_MAX:
+                self.buckets = collections.Counter()
+                for k, c in self.exact.items():
+                    self.buckets[self._bucket(k)] += c
+                self.exact = None
+            return
+        if self.buckets is None:
+            self.buckets = collections.Counter()
+            for k, c in self.exact.items():
+                self.buckets[self._bucket(k)] += c
+            self.exact = None
+        for k, c in src.items():
+            self.buckets[self._bucket(k)] += c
+
+    def quantile(self, q):
+        src = self.exact if self.exact is not None else self.buckets
+        k = max(0, min(self.n - 1, int(-(-q * self.n // 100)) - 1))
+        seen = 0
+        for v in sorted(src):
+            seen += src[v]
+            if seen > k:
+                return v
+        return self.hi
 
 
 class RoundStats:
@@ -927,233 +1307,458 @@ def compare_dec(a, b, ident, rounds):
     return a == b
 
 
+class Examples:
+    """A count and the `limit` examples with the smallest ids."""
+
+    __slots__ = ("count", "items", "limit")
+
+    def __init__(self, limit):
+        self.count = 0
+        self.items = []
+        self.limit = limit
+
+    def add(self, ident, *rest):
+        self.count += 1
+        self.items.append((id_sort_key(ident), ident) + rest)
+        if len(self.items) > 4 * self.limit:
+            self.items.sort(key=lambda x: x[0])
+            del self.items[self.limit:]
+
+    def first(self):
+        self.items.sort(key=lambda x: x[0])
+        return [x[1:] for x in self.items[:self.limit]]
+
+
 class Group:
-    def __init__(self, venue, symkey, kind):
+    """What one (venue, symbol, kind) has come to: counts, missing, duplicates, mismatches."""
+
+    def __init__(self, venue, symkey, kind, limit):
         self.venue, self.symkey, self.kind = venue, symkey, kind
         self.natives = {"left": None, "right": None}
         self.count = {"left": 0, "right": 0}
         self.matched = 0
-        self.missing = {"left": [], "right": []}  # ids missing on that side
-        self.missing_times = {"left": [], "right": []}
+        # ids missing on that side (runs); weak keys as a count and the first ones
+        self.missing = {"left": IdSet(), "right": IdSet()}
+        self.missing_weak = {"left": Examples(limit), "right": Examples(limit)}
+        self.missing_tt = {"left": [None, None], "right": [None, None]}
         self.unsettled = {"left": 0, "right": 0}
-        self.dups = {"left": collections.Counter(), "right": collections.Counter()}
-        self.mism = collections.defaultdict(list)
-        self.outside = {"left": [], "right": []}  # (id, time): copy outside the window
-        self.recv = []
+        self.late = {"left": 0, "right": 0}
+        self.dups = {"left": Examples(limit), "right": Examples(limit)}
+        self.dup_copies = {"left": collections.Counter(), "right": collections.Counter()}
+        self.mism = {}  # field -> Examples of (ident, left, right)
+        self.outside = {"left": Examples(limit), "right": Examples(limit)}
+        self.recv = Dist()
         self.weak = False
+        self.limit = limit
+
+    def add_missing(self, lacks, t):
+        if t.trade_id is not None:
+            self.missing[lacks].add(t.trade_id)
+        else:
+            self.missing_weak[lacks].add(t.ident())
+        mt = self.missing_tt[lacks]
+        if mt[0] is None or t.trade_time < mt[0]:
+            mt[0] = t.trade_time
+        if mt[1] is None or t.trade_time > mt[1]:
+            mt[1] = t.trade_time
+
+    def missing_count(self, n):
+        return len(self.missing[n]) + self.missing[n].forgotten + self.missing_weak[n].count
+
+    def add_dup(self, n, ident, copies):
+        self.dups[n].count += copies
+        c = self.dup_copies[n]
+        if ident in c or len(c) < 10 * self.limit:
+            c[ident] += copies
+            if ident not in [x[1] for x in self.dups[n].items]:
+                self.dups[n].items.append((id_sort_key(ident), ident))
+                if len(self.dups[n].items) > 4 * self.limit:
+                    self.dups[n].items.sort(key=lambda x: x[0])
+                    for x in self.dups[n].items[self.limit:]:
+                        c.pop(x[1], None)
+                    del self.dups[n].items[self.limit:]
+
+    def mismatch(self, field, ident, a, b):
+        e = self.mism.get(field)
+        if e is None:
+            e = self.mism[field] = Examples(self.limit)
+        e.add(ident, a, b)
 
 
-def compare(left, right, opts):
-    limit = opts.max_list
-    rounds = {"left": RoundStats(), "right": RoundStats()}
-    sides = {"left": left, "right": right}
-    idx = {}
-    tres = max(left.tt_res, right.tt_res)
-    for name, side in sides.items():
-        d = {}
-        occ = collections.Counter()  # trades without an id: occurrence among equal weak keys
-        for t in side.trades:
-            if t.weak:
-                base = (t.venue, t.symkey, t.kind, t.trade_time // tres, exact_of(t.price),
-                        exact_of(t.quantity), t.side)
-                key = (t.venue, t.symkey, t.kind, ("w",) + base[3:] + (occ[base],))
-                occ[base] += 1
-            else:
-                key = (t.venue, t.symkey, t.kind, t.trade_id)
-            d.setdefault(key, []).append(t)
-        idx[name] = d
+OTHER = {"left": "right", "right": "left"}
+SIDE_IX = {"left": 0, "right": 1}
 
-    # The window: explicit edges, or the overlap of the two sides' trade times.
-    def span(side):
-        ts = [t.trade_time for t in side.trades]
-        return (min(ts), max(ts)) if ts else None
-    sl, sr = span(left), span(right)
-    spans = [s for s in (sl, sr) if s]
-    auto_start = opts.window_start is None
-    auto_end = opts.window_end is None
-    start = opts.window_start if not auto_start else (max(s[0] for s in spans) if spans else 0)
-    end = opts.window_end if not auto_end else (min(s[1] for s in spans) + 1 if spans else 0)
-    settle = opts.settle_us
 
-    def inside(t):
-        return start <= t.trade_time < end
+class Comparer:
+    """Matches the two sides' trades as they arrive.
 
-    def settled(t):
-        return start + settle <= t.trade_time < end - settle
+    A trade waits in `pending` until its copy from the other side comes (then both are
+    compared and dropped, their ids kept as runs in `seen` to recognise later duplicates) or
+    until it is final: at the end of a batch run, or in --follow once both sides are `settle`
+    past its trade time (then it is missing on the other side). Memory is the trades in flight,
+    not the run: what is kept of the past is counts, id runs and a few examples."""
 
-    rres = max(left.recv_res, right.recv_res)
-    groups = {}
-    outside_count = {"left": 0, "right": 0}
+    def __init__(self, opts, key_tres, follow):
+        self.opts = opts
+        self.limit = opts.max_list
+        self.follow = follow
+        self.key_tres = key_tres
+        self.start, self.end = opts.window_start, opts.window_end
+        self.settle = opts.settle_us
+        self.pending = {}  # key -> [left trade, right trade, left copies, right copies]
+        self.heap = []  # (trade time, seq, key): the order in which pending trades go final
+        self.seq = 0
+        self.seen = {}  # (venue, symkey, kind) -> (IdSet left, IdSet right)
+        self.groups = {}
+        self.occ = {"left": collections.Counter(), "right": collections.Counter()}
+        self.rounds = {"left": RoundStats(), "right": RoundStats()}
+        self.outside_count = {"left": 0, "right": 0}
+        self.forced = 0
+        self.tres = 1
+        self.sides = None
 
-    def group(t):
+    # -- the window --
+
+    def window(self, final):
+        """(start, end): explicit edges, or the overlap of the sides' trade times (end None
+        while following: the window is open)."""
+        spans = [(s.min_tt, s.max_tt) for s in self.sides if s.min_tt is not None]
+        start = self.start if self.start is not None else (
+            max(a for a, _ in spans) if spans else 0)
+        if self.end is not None:
+            end = self.end
+        elif self.follow and not final:
+            end = None
+        elif self.follow:
+            end = min(self.frontier(s) for s in self.sides) + 1
+        else:
+            end = min(b for _, b in spans) + 1 if spans else 0
+        return start, end
+
+    def frontier(self, side):
+        """How far a side has come in trade time: its latest trade, or, while it has nothing
+        more to read, now less the settle margin (a quiet feed has everything up to now)."""
+        f = side.max_tt if side.max_tt is not None else -1
+        if self.follow and side.caught_up:
+            f = max(f, int(time.time() * 1e6) - self.settle)
+        return f
+
+    # -- adding --
+
+    def group(self, t):
         k = (t.venue, t.symkey, t.kind)
-        g = groups.get(k)
+        g = self.groups.get(k)
         if g is None:
-            g = groups[k] = Group(*k)
+            g = self.groups[k] = Group(t.venue, t.symkey, t.kind, self.limit)
         return g
 
-    for key in set(idx["left"]) | set(idx["right"]):
-        ls, rs = idx["left"].get(key), idx["right"].get(key)
-        lin = ls is not None and inside(ls[0])
-        rin = rs is not None and inside(rs[0])
-        if not lin and not rin:
-            for n, recs in (("left", ls), ("right", rs)):
-                if recs:
-                    outside_count[n] += len(recs)
-            continue
-        any_t = (ls or rs)[0]
-        g = group(any_t)
-        g.weak = g.weak or any_t.weak
-        for n, recs in (("left", ls), ("right", rs)):
-            if recs:
-                g.natives[n] = g.natives[n] or recs[0].native
-                g.count[n] += len(recs) if inside(recs[0]) else 0
-                if len(recs) > 1:
-                    g.dups[n][recs[0].ident()] += len(recs) - 1
-        if ls and rs:
-            g.matched += 1
-            lt, rt = ls[0], rs[0]
-            ident = lt.ident()
-            if not compare_dec(lt.price, rt.price, ident, rounds):
-                g.mism["price"].append((ident, dec_text(lt.price), dec_text(rt.price)))
-            if not compare_dec(lt.quantity, rt.quantity, ident, rounds):
-                g.mism["quantity"].append((ident, dec_text(lt.quantity), dec_text(rt.quantity)))
-            if lt.side != rt.side:
-                g.mism["side"].append((ident, lt.side, rt.side))
-            if lt.trade_time // tres != rt.trade_time // tres:
-                g.mism["trade_time"].append((ident, lt.trade_time, rt.trade_time))
-                if not lin:
-                    g.outside["left"].append((ident, lt.trade_time))
-                if not rin:
-                    g.outside["right"].append((ident, rt.trade_time))
-            if lt.order_type is not None and rt.order_type is not None and \
-                    lt.order_type != rt.order_type:
-                g.mism["order_type"].append((ident, lt.order_type, rt.order_type))
-            if lt.event_time is not None and rt.event_time is not None and \
-                    lt.event_time != rt.event_time:
-                g.mism["event_time"].append((ident, lt.event_time, rt.event_time))
-            if lt.recv_ns is not None and rt.recv_ns is not None:
-                g.recv.append(rt.recv_ns - lt.recv_ns)
+    def add(self, name, t):
+        ix = SIDE_IX[name]
+        if t.weak:
+            base = (t.venue, t.symkey, t.kind, t.trade_time // self.key_tres, exact_of(t.price),
+                    exact_of(t.quantity), t.side)
+            occ = self.occ[name]
+            key = base + (occ[base],)
+            occ[base] += 1
         else:
-            n_has, n_lacks = ("left", "right") if ls else ("right", "left")
-            t = (ls or rs)[0]
-            if settled(t):
-                g.missing[n_lacks].append(t.ident())
-                g.missing_times[n_lacks].append(t.trade_time)
+            base = None
+            key = (t.venue, t.symkey, t.kind, t.trade_id)
+        e = self.pending.get(key)
+        if e is not None:
+            if e[ix] is None:
+                e[ix] = t
+                e[2 + ix] = 1
+                del self.pending[key]
+                self._resolve(e, key)
             else:
-                g.unsettled[n_lacks] += 1
+                e[2 + ix] += 1
+            return
+        if not t.weak:
+            gk = key[:3]
+            seen = self.seen.get(gk)
+            if seen is not None and t.trade_id in seen[ix]:
+                # a later copy of a trade already resolved: a duplicate
+                if self._inside(t):
+                    g = self.group(t)
+                    g.count[name] += 1
+                    g.add_dup(name, t.trade_id, 1)
+                else:
+                    self.outside_count[name] += 1
+                return
+            g = self.groups.get(gk)
+            if g is not None and g.missing[name].discard(t.trade_id):
+                # reported missing on this side, and here it comes: late (--follow)
+                g.late[name] += 1
+                g.count[name] += 1
+                seen[ix].add(t.trade_id)
+                return
+        e = [None, None, 0, 0]
+        e[ix] = t
+        e[2 + ix] = 1
+        self.pending[key] = e
+        if self.follow:
+            self.seq += 1
+            heapq.heappush(self.heap, (t.trade_time, self.seq, key))
 
-    # ---- the report ----
-    differ = False
-    out_groups = []
-    all_recv = []
-    totals = collections.Counter()
-    for k in sorted(groups):
-        g = groups[k]
-        gd = {"venue": g.venue, "symbol": g.natives["left"] or g.natives["right"],
-              "symbol_key": g.symkey, "kind": g.kind,
-              "key": "weak (trade time, price, quantity, side, occurrence)" if g.weak
-              else "trade id",
-              "left": g.count["left"], "right": g.count["right"], "matched": g.matched}
-        if g.natives["left"] and g.natives["right"] and g.natives["left"] != g.natives["right"]:
-            gd["symbol_left"], gd["symbol_right"] = g.natives["left"], g.natives["right"]
-        for n in ("left", "right"):
-            ids = sort_ids(g.missing[n])
-            ranges, nranges = id_ranges(ids, limit)
-            gd["missing_on_" + n] = {"count": len(ids), "first_ids": ids[:limit],
-                                     "ranges": ranges, "range_count": nranges}
-            if ids:
-                mt = g.missing_times[n]
-                gd["missing_on_" + n]["trade_time_from"] = min(mt)
-                gd["missing_on_" + n]["trade_time_to"] = max(mt)
-            dups = g.dups[n]
-            dids = sort_ids(dups)
-            gd["duplicates_" + n] = {"count": sum(dups.values()), "ids": dids[:limit],
-                                     "copies": {str(i): dups[i] + 1 for i in dids[:limit]}}
-            gd["unsettled_missing_on_" + n] = g.unsettled[n]
-            gd["outside_window_" + n] = [{"id": i, "trade_time": t}
-                                         for i, t in g.outside[n][:limit]]
-            totals["missing_on_" + n] += len(ids)
-            totals["duplicates_" + n] += sum(dups.values())
-            totals["unsettled_missing_on_" + n] += g.unsettled[n]
-            totals[n] += g.count[n]
-        totals["matched"] += g.matched
-        mm = {}
-        for f in COMPARED:
-            lst = g.mism.get(f)
-            if lst:
-                lst.sort(key=lambda x: (0, x[0], "") if isinstance(x[0], int) else (1, 0, str(x[0])))
-                mm[f] = {"count": len(lst),
-                         "first": [{"id": i, "left": a, "right": b} for i, a, b in lst[:limit]]}
-                totals["mismatch_" + f] += len(lst)
-        gd["mismatches"] = mm
-        if g.recv:
-            gd["receive_time"] = recv_stats(g.recv, rres)
-            all_recv.extend(g.recv)
-        if mm or any(gd["missing_on_" + n]["count"] or gd["duplicates_" + n]["count"]
-                     for n in ("left", "right")):
-            differ = True
-            gd["agree"] = False
+    def _inside(self, t):
+        if self.start is not None and t.trade_time < self.start:
+            return False
+        if self.end is not None and t.trade_time >= self.end:
+            return False
+        return True
+
+    def _seen(self, key, ix, tid):
+        gk = key[:3]
+        s = self.seen.get(gk)
+        if s is None:
+            s = self.seen[gk] = (IdSet(), IdSet())
+        s[ix].add(tid)
+
+    def _resolve(self, e, key):
+        """Both sides have the trade: compare."""
+        lt, rt = e[0], e[1]
+        if not lt.weak:
+            self._seen(key, 0, lt.trade_id)
+            self._seen(key, 1, lt.trade_id)
+        lin, rin = self._inside(lt), self._inside(rt)
+        if not lin and not rin:
+            self.outside_count["left"] += e[2]
+            self.outside_count["right"] += e[3]
+            return
+        g = self.group(lt)
+        g.weak = g.weak or lt.weak
+        for n, t, c, inside in (("left", lt, e[2], lin), ("right", rt, e[3], rin)):
+            g.natives[n] = g.natives[n] or t.native
+            g.count[n] += c if inside else 0
+            if c > 1:
+                g.add_dup(n, t.ident(), c - 1)
+        g.matched += 1
+        ident = lt.ident()
+        rounds = self.rounds
+        if not compare_dec(lt.price, rt.price, ident, rounds):
+            g.mismatch("price", ident, dec_text(lt.price), dec_text(rt.price))
+        if not compare_dec(lt.quantity, rt.quantity, ident, rounds):
+            g.mismatch("quantity", ident, dec_text(lt.quantity), dec_text(rt.quantity))
+        if lt.side != rt.side:
+            g.mismatch("side", ident, lt.side, rt.side)
+        tres = max(self.sides[0].tt_res, self.sides[1].tt_res)
+        if lt.trade_time // tres != rt.trade_time // tres:
+            g.mismatch("trade_time", ident, lt.trade_time, rt.trade_time)
+            if not lin:
+                g.outside["left"].add(ident, lt.trade_time)
+            if not rin:
+                g.outside["right"].add(ident, rt.trade_time)
+        if lt.order_type is not None and rt.order_type is not None and \
+                lt.order_type != rt.order_type:
+            g.mismatch("order_type", ident, lt.order_type, rt.order_type)
+        if lt.event_time is not None and rt.event_time is not None and \
+                lt.event_time != rt.event_time:
+            g.mismatch("event_time", ident, lt.event_time, rt.event_time)
+        if lt.recv_ns is not None and rt.recv_ns is not None:
+            g.recv.add(rt.recv_ns - lt.recv_ns)
+
+    def _final(self, e, key, start, end):
+        """A trade only one side has, and final: missing on the other side (or not reported:
+        outside the window, or within the settle margin of an edge)."""
+        n = "left" if e[0] is not None else "right"
+        ix = SIDE_IX[n]
+        t, c = e[ix], e[2 + ix]
+        if not t.weak:
+            self._seen(key, ix, t.trade_id)
+        tt = t.trade_time
+        if tt < start or (end is not None and tt >= end):
+            self.outside_count[n] += c
+            return
+        g = self.group(t)
+        g.weak = g.weak or t.weak
+        g.natives[n] = g.natives[n] or t.native
+        g.count[n] += c
+        if c > 1:
+            g.add_dup(n, t.ident(), c - 1)
+        if start + self.settle <= tt and (end is None or tt < end - self.settle):
+            g.add_missing(OTHER[n], t)
         else:
-            gd["agree"] = True
-        out_groups.append(gd)
+            g.unsettled[OTHER[n]] += 1
 
-    compared_fields = ["venue", "symbol", "kind", "trade_id", "price", "quantity", "side",
-                       "trade_time"]
-    lf, rf = fields_of(left), fields_of(right)
-    for f in ("order_type", "event_time"):
-        if f in lf and f in rf:
-            compared_fields.append(f)
-    if "receive_time_ns" in lf and "receive_time_ns" in rf:
-        compared_fields.append("receive_time_ns (difference only)")
-    rep = {
-        "verdict": "differ" if differ else "agree",
-        "left": side_info(left, outside_count["left"]),
-        "right": side_info(right, outside_count["right"]),
-        "window": {"start_us": start, "end_us": end, "start": fmt_time_us(start),
-                   "end": fmt_time_us(end), "start_auto": auto_start, "end_auto": auto_end,
-                   "settle_us": settle, "end_exclusive": True},
-        "fields": {"compared": compared_fields,
-                   "left_only": sorted(lf - rf), "right_only": sorted(rf - lf),
-                   "left_unmapped_source_fields": left.unmapped,
-                   "right_unmapped_source_fields": right.unmapped},
-        "rounding": {n: (rounds[n].as_dict() if rounds[n].compared else None)
-                     for n in ("left", "right")},
-        "trade_time_resolution_us": tres,
-        "groups": out_groups,
-        "totals": dict(totals),
-    }
-    if all_recv:
-        rep["receive_time"] = recv_stats(all_recv, rres)
-    if not out_groups:
-        rep["note"] = "no trades in the window on either side"
-    return rep
+    def advance(self):
+        """--follow: makes final every pending trade both sides are `settle` past."""
+        if any(s.min_tt is None and not s.caught_up for s in self.sides):
+            return
+        water = min(self.frontier(s) for s in self.sides) - self.settle
+        start, _ = self.window(False)
+        heap, pending = self.heap, self.pending
+        cap = self.opts.max_pending
+        while heap and (heap[0][0] < water or len(heap) > cap):
+            tt, _, key = heapq.heappop(heap)
+            if tt >= water:
+                self.forced += 1
+            e = pending.pop(key, None)
+            if e is not None:
+                self._final(e, key, start, self.end)
+            if len(key) == 8:  # a weak key: its occurrence counters are done with
+                base = key[:7]
+                for occ in self.occ.values():
+                    occ.pop(base, None)
+        return water
+
+    def finish(self):
+        """The end of the run: every pending trade is final."""
+        start, end = self.window(True)
+        for key, e in self.pending.items():
+            self._final(e, key, start, end)
+        self.pending = {}
+        self.heap = []
+        return start, end
+
+    # -- the report --
+
+    def report(self, left, right, final, start, end):
+        limit = self.limit
+        self.tres = max(left.tt_res, right.tt_res)
+        self.rres = max(left.recv_res, right.recv_res)
+        differ = False
+        out_groups = []
+        all_recv = Dist()
+        totals = collections.Counter()
+        in_flight = {"left": 0, "right": 0}
+        for e in self.pending.values():
+            in_flight["left" if e[0] is not None else "right"] += 1
+        for k in sorted(self.groups):
+            g = self.groups[k]
+            gd = {"venue": g.venue, "symbol": g.natives["left"] or g.natives["right"],
+                  "symbol_key": g.symkey, "kind": g.kind,
+                  "key": "weak (trade time, price, quantity, side, occurrence)" if g.weak
+                  else "trade id",
+                  "left": g.count["left"], "right": g.count["right"], "matched": g.matched}
+            if g.natives["left"] and g.natives["right"] and \
+                    g.natives["left"] != g.natives["right"]:
+                gd["symbol_left"], gd["symbol_right"] = g.natives["left"], g.natives["right"]
+            bad = False
+            for n in ("left", "right"):
+                ms = g.missing[n]
+                cnt = g.missing_count(n)
+                first = ms.first(limit) if len(ms) else [x[0] for x in g.missing_weak[n].first()]
+                md = {"count": cnt, "first_ids": first, "ranges": ms.runs(limit),
+                      "range_count": len(ms.lo)}
+                if ms.forgotten:
+                    md["ranges_forgotten_ids"] = ms.forgotten
+                if cnt:
+                    md["trade_time_from"], md["trade_time_to"] = g.missing_tt[n]
+                gd["missing_on_" + n] = md
+                dd = g.dups[n]
+                dids = [x[0] for x in dd.first()]
+                gd["duplicates_" + n] = {"count": dd.count, "ids": dids,
+                                         "copies": {str(i): g.dup_copies[n][i] + 1 for i in dids}}
+                gd["unsettled_missing_on_" + n] = g.unsettled[n]
+                gd["late_on_" + n] = g.late[n]
+                gd["outside_window_" + n] = [{"id": i, "trade_time": tt}
+                                             for i, tt in g.outside[n].first()]
+                totals["missing_on_" + n] += cnt
+                totals["duplicates_" + n] += dd.count
+                totals["unsettled_missing_on_" + n] += g.unsettled[n]
+                totals["late_on_" + n] += g.late[n]
+                totals[n] += g.count[n]
+                bad = bad or cnt or dd.count or g.late[n]
+            totals["matched"] += g.matched
+            if not g.weak:
+                holes, nh = absent_on_both(self.seen.get(k), limit)
+                gd["absent_on_both"] = {"count": nh, "ranges": holes}
+                totals["absent_on_both"] += nh
+            mm = {}
+            for f in COMPARED:
+                ex = g.mism.get(f)
+                if ex is not None and ex.count:
+                    mm[f] = {"count": ex.count,
+                             "first": [{"id": i, "left": a, "right": b} for i, a, b in ex.first()]}
+                    totals["mismatch_" + f] += ex.count
+            gd["mismatches"] = mm
+            if g.recv.n:
+                gd["receive_time"] = recv_stats(g.recv, self.rres)
+                all_recv.merge(g.recv)
+            gd["agree"] = not (mm or bad)
+            differ = differ or not gd["agree"]
+            out_groups.append(gd)
+
+        compared_fields = ["venue", "symbol", "kind", "trade_id", "price", "quantity", "side",
+                           "trade_time"]
+        lf, rf = set(left.fields), set(right.fields)
+        for f in ("order_type", "event_time"):
+            if f in lf and f in rf:
+                compared_fields.append(f)
+        if "receive_time_ns" in lf and "receive_time_ns" in rf:
+            compared_fields.append("receive_time_ns (difference only)")
+        rep = {
+            "verdict": "differ" if differ else "agree",
+            "final": final,
+            "left": side_info(left, self.outside_count["left"], in_flight["left"]),
+            "right": side_info(right, self.outside_count["right"], in_flight["right"]),
+            "window": {"start_us": start, "end_us": end, "start": fmt_time_us(start),
+                       "end": fmt_time_us(end) if end is not None else "open",
+                       "start_auto": self.start is None, "end_auto": self.end is None,
+                       "settle_us": self.settle, "end_exclusive": True},
+            "fields": {"compared": compared_fields,
+                       "left_only": sorted(lf - rf), "right_only": sorted(rf - lf),
+                       "left_unmapped_source_fields": left.unmapped,
+                       "right_unmapped_source_fields": right.unmapped},
+            "rounding": {n: (self.rounds[n].as_dict() if self.rounds[n].compared else None)
+                         for n in ("left", "right")},
+            "trade_time_resolution_us": self.tres,
+            "groups": out_groups,
+            "totals": dict(totals),
+        }
+        if self.follow:
+            rep["follow"] = {"in_flight": in_flight, "forced_final": self.forced,
+                             "pending": len(self.pending), "heap": len(self.heap)}
+        if all_recv.n:
+            rep["receive_time"] = recv_stats(all_recv, self.rres)
+        if not out_groups:
+            rep["note"] = "no trades in the window on either side"
+        return rep
 
 
-def fields_of(side):
-    return set(side.fields)
+def absent_on_both(seen, limit):
+    """Ids inside the span of a group that neither side has (the venue's own sequence skips
+    them, or both lost them): (first `limit` ranges, count). Not a difference between the
+    sides; against an exchange's REST history it is the venue's gap."""
+    if seen is None:
+        return [], 0
+    runs = sorted(list(zip(seen[0].lo, seen[0].hi)) + list(zip(seen[1].lo, seen[1].hi)))
+    out, n, hi = [], 0, None
+    for a, b in runs:
+        if hi is not None and a > hi + 1:
+            n += a - hi - 1
+            if len(out) < limit:
+                out.append([hi + 1, a - 1])
+        hi = b if hi is None else max(hi, b)
+    return out, n
 
 
-def recv_stats(diffs, res_ns):
-    s = sorted(diffs)
-    p50, p99 = percentile(s, 50), percentile(s, 99)
+def recv_stats(dist, res_ns):
+    p50, p99 = dist.quantile(50), dist.quantile(99)
     faster = "left" if p50 > 0 else "right" if p50 < 0 else "neither"
-    return {"pairs": len(s), "right_minus_left_ns": {"p50": p50, "p99": p99, "p1": percentile(s, 1),
-                                                     "min": s[0], "max": s[-1]},
-            "faster_at_p50": faster, "by_ns_at_p50": abs(p50), "resolution_ns": res_ns}
+    return {"pairs": dist.n, "right_minus_left_ns": {"p50": p50, "p99": p99,
+                                                     "p1": dist.quantile(1),
+                                                     "min": dist.lo, "max": dist.hi},
+            "faster_at_p50": faster, "by_ns_at_p50": abs(p50), "resolution_ns": res_ns,
+            "exact": dist.exact is not None}
 
 
-def side_info(side, outside):
+def side_info(side, outside, in_flight=0):
     d = {"source": side.spec, "records": side.records, "gap_records_skipped": side.gap_records,
-         "trades": len(side.trades), "outside_window": outside,
+         "trades": side.n_trades, "outside_window": outside, "in_flight": in_flight,
+         "filtered_out": side.filtered,
          "map": side.fmap.path if side.fmap else None, "fields": sorted(side.fields),
          "trade_time_resolution_us": side.tt_res, "receive_time_resolution_ns": side.recv_res,
-         "carries_doubles": any(isinstance(t.price, float) or isinstance(t.quantity, float)
-                               for t in side.trades[:1000])}
+         "carries_doubles": side.doubles}
     if side.schema_name:
         d["schema"] = side.schema_name
     if side.framings:
         d["framings"] = dict(side.framings)
+    if side.offsets:
+        d["offsets"] = {str(p): {"first": a, "last": b} for p, (a, b) in
+                        sorted(side.offsets.items())}
+    if side.rest_stats is not None:
+        d["rest"] = side.rest_stats
     return d
 
 
@@ -1171,6 +1776,11 @@ def fmt_ns(ns):
 
 def print_table(rep, out):
     w = out.write
+    if rep.get("follow"):
+        w("feedcmp report at %s (%s)\n" % (
+            datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "final" if rep["final"] else "interim; %d trades in flight" %
+            rep["follow"]["pending"]))
     w("feedcmp: LEFT %s (%d trades)  RIGHT %s (%d trades)\n" %
       (rep["left"]["source"], rep["left"]["trades"], rep["right"]["source"],
        rep["right"]["trades"]))
@@ -1181,7 +1791,7 @@ def print_table(rep, out):
                                                   ("end", win["end_auto"])) if a)
         if win["start_auto"] or win["end_auto"] else "", win["settle_us"]))
     hdr = ("venue", "symbol", "kind", "left", "right", "matched", "miss-L", "miss-R", "dup-L",
-           "dup-R", "mismatch", "unsettled")
+           "dup-R", "mismatch", "late", "unsettled")
     rows = [hdr]
     for g in rep["groups"]:
         mm = sum(v["count"] for v in g["mismatches"].values())
@@ -1189,6 +1799,7 @@ def print_table(rep, out):
                      g["kind"], g["left"], g["right"], g["matched"],
                      g["missing_on_left"]["count"], g["missing_on_right"]["count"],
                      g["duplicates_left"]["count"], g["duplicates_right"]["count"], mm,
+                     g["late_on_left"] + g["late_on_right"],
                      g["unsettled_missing_on_left"] + g["unsettled_missing_on_right"]))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(hdr))]
     for r in rows:
@@ -1204,6 +1815,9 @@ def print_table(rep, out):
                         "%s" % a if a == b else "%s-%s" % (a, b) for a, b in m["ranges"]) or
                     ", ".join(str(i) for i in m["first_ids"]),
                     " ..." if m["range_count"] > len(m["ranges"]) else ""))
+            if g["late_on_" + n]:
+                w("  %s: %d trade(s) reached %s after the settle margin (reported missing "
+                  "before; fields not compared)\n" % (label, g["late_on_" + n], n))
             dd = g["duplicates_" + n]
             if dd["count"]:
                 w("  %s: %d duplicate(s) on %s: ids %s\n" %
@@ -1211,6 +1825,12 @@ def print_table(rep, out):
             for o in g["outside_window_" + n]:
                 w("  %s: id %s on %s is outside the window (trade time %s)\n" %
                   (label, o["id"], n, fmt_time_us(o["trade_time"])))
+        ab = g.get("absent_on_both")
+        if ab and ab["count"]:
+            w("  %s: %d id(s) absent on both sides (not a difference): %s%s\n" % (
+                label, ab["count"], ", ".join("%s" % a if a == b else "%s-%s" % (a, b)
+                                              for a, b in ab["ranges"]),
+                " ..." if ab["count"] > sum(b - a + 1 for a, b in ab["ranges"]) else ""))
         for f, v in g["mismatches"].items():
             ex = v["first"][0]
             w("  %s: %d %s mismatch(es), first id %s: left %s, right %s\n" %
@@ -1232,6 +1852,13 @@ def print_table(rep, out):
               (n, r["compared"], r["not_nearest_double"], r["worst_abs_error"],
                r["worst_abs_error_id"], r["worst_rel_error"], r["worst_rel_error_id"],
                r["worst_binary_abs_error"]))
+    for n in ("left", "right"):
+        rs = rep[n].get("rest")
+        if rs:
+            w("%s (REST): %d requests, %d rows, throttled %d, waited %.1f s%s\n" % (
+                n, rs.get("requests", 0), rs.get("rows", 0), rs.get("throttled", 0),
+                rs.get("waited_s", 0), "; HISTORY TRUNCATED: %s" % rs["history_truncated"]
+                if rs.get("history_truncated") else ""))
     rt = rep.get("receive_time")
     if rt:
         d = rt["right_minus_left_ns"]
@@ -1252,6 +1879,29 @@ class Parser(argparse.ArgumentParser):
         raise Failure(message)
 
 
+def parse_start(text, what):
+    """Where a kafka: side starts: beginning, end, time:TIME (RFC 3339 or us: the first offset
+    at or after it, by record timestamp) or offset:N / offsets:P=N,P=N (N for every partition or
+    per partition)."""
+    t = text.strip()
+    if t in ("beginning", "end"):
+        return (t,)
+    if t.startswith("time:"):
+        return ("time", parse_time_us(t[5:], what))
+    if t.startswith("offset:") and re.fullmatch(r"\d+", t[7:]):
+        return ("offsets", {"*": int(t[7:])})
+    if t.startswith("offsets:"):
+        out = {}
+        for part in t[8:].split(","):
+            m = re.fullmatch(r"\s*(\d+)\s*=\s*(\d+)\s*", part)
+            if not m:
+                raise Failure("%s: %r: expected offsets:PARTITION=OFFSET,..." % (what, text))
+            out[int(m.group(1))] = int(m.group(2))
+        return ("offsets", out)
+    raise Failure("%s: %r: expected beginning, end, time:TIME, offset:N or offsets:P=N,..." %
+                  (what, text))
+
+
 def parse_args(argv):
     p = Parser(prog="feedcmp", description="Compares two trade feeds (see README.md).")
     p.add_argument("left", metavar="LEFT")
@@ -1262,69 +1912,226 @@ def parse_args(argv):
     p.add_argument("--right-map", metavar="FILE", help="field map for the right side (forced)")
     p.add_argument("--window-start", metavar="TIME", help="trade time, RFC 3339 or us")
     p.add_argument("--window-end", metavar="TIME", help="trade time, RFC 3339 or us (exclusive)")
-    p.add_argument("--settle", metavar="DUR", default="0s",
-                   help="margin at both window edges where one-sided trades are not reported")
+    p.add_argument("--settle", metavar="DUR", default=None,
+                   help="margin at both window edges where one-sided trades are not reported "
+                        "(0s; 10s with --follow)")
     p.add_argument("--json", metavar="FILE", help="write the full report as JSON ('-': stdout)")
-    p.add_argument("--follow", action="store_true", help="not implemented yet")
-    p.add_argument("--interval", metavar="DUR", help="not implemented yet")
+    p.add_argument("--follow", action="store_true",
+                   help="read both sides continuously; a report every --interval and a final "
+                        "one on SIGTERM/SIGINT")
+    p.add_argument("--interval", metavar="DUR", default=None,
+                   help="--follow: time between reports (default 60s)")
+    p.add_argument("--from", dest="from_", metavar="POS", default=None,
+                   help="where kafka: sides start: beginning (default), end (default with "
+                        "--follow), time:TIME, offset:N, offsets:P=N,...")
+    p.add_argument("--left-from", metavar="POS", help="--from for the left side")
+    p.add_argument("--right-from", metavar="POS", help="--from for the right side")
+    p.add_argument("--venue", action="append", default=[], metavar="VENUE",
+                   help="compare only this venue (repeatable; binance, kraken)")
+    p.add_argument("--symbol", action="append", default=[], metavar="SYMBOL",
+                   help="compare only this symbol (repeatable; BTCUSDT, BTC-USDT and BTC/USDT "
+                        "are one)")
+    p.add_argument("--max-pending", metavar="N", type=int, default=2000000,
+                   help="--follow: trades in flight kept at most (default 2000000); past it "
+                        "the oldest go final early")
     p.add_argument("--group", metavar="ID", help="Kafka consumer group prefix")
     p.add_argument("--kafka-timeout", metavar="DUR", default="120s",
                    help="bound on reading a topic (default 120s)")
+    p.add_argument("--rest-timeout", metavar="DUR", default="10s",
+                   help="rest: sides: bound on one request (default 10s)")
+    p.add_argument("--rest-weight-share", metavar="PCT", type=int, default=50,
+                   help="rest:binance: share of the request-weight limit to use (default 50)")
+    p.add_argument("--rest-kraken-interval", metavar="DUR", default="1s",
+                   help="rest:kraken: spacing of Trades calls per pair (default 1s)")
     p.add_argument("--max-list", metavar="N", type=int, default=20,
                    help="ids listed per item in the report (default 20)")
     a = p.parse_args(argv)
-    if a.follow or a.interval:
-        raise Failure("--follow/--interval: not implemented yet")
+    kinds = []
     for s in (a.left, a.right):
         kind = s.split(":", 1)[0]
-        if kind == "rest":
-            raise Failure("rest: sides: not implemented yet")
-        if kind not in ("jsonl", "truth", "kafka") or ":" not in s or not s.split(":", 1)[1]:
+        if kind not in ("jsonl", "truth", "kafka", "rest") or ":" not in s or \
+                not s.split(":", 1)[1]:
             raise Failure("side %r: expected jsonl:PATH, truth:PATH, kafka:BOOTSTRAP/TOPIC "
                           "or rest:VENUE:BASEURL" % s)
-        if kind == "kafka" and not a.registry:
-            pass  # only needed for Confluent framing; checked when a framed record comes
+        kinds.append(kind)
+    if kinds.count("rest") == 2:
+        raise Failure("rest: on both sides: one side must be a feed to audit")
+    if "rest" in kinds and a.follow:
+        raise Failure("rest: sides are a window of history: not with --follow")
+    if a.interval is not None and not a.follow:
+        raise Failure("--interval needs --follow")
     a.window_start = None if a.window_start is None else parse_time_us(a.window_start,
                                                                         "--window-start")
     a.window_end = None if a.window_end is None else parse_time_us(a.window_end, "--window-end")
     if a.window_start is not None and a.window_end is not None and a.window_end <= a.window_start:
         raise Failure("--window-end must be after --window-start")
-    a.settle_us = parse_duration_us(a.settle, "--settle")
+    a.settle_us = parse_duration_us(a.settle if a.settle is not None else
+                                    ("10s" if a.follow else "0s"), "--settle")
+    a.interval_us = parse_duration_us(a.interval or "60s", "--interval")
+    if a.interval_us < 100000:
+        raise Failure("--interval must be at least 100ms")
     a.kafka_timeout_us = parse_duration_us(a.kafka_timeout, "--kafka-timeout")
+    a.rest_timeout_s = parse_duration_us(a.rest_timeout, "--rest-timeout") / 1e6
+    a.rest_kraken_interval_s = parse_duration_us(a.rest_kraken_interval,
+                                                 "--rest-kraken-interval") / 1e6
+    if not 1 <= a.rest_weight_share <= 100:
+        raise Failure("--rest-weight-share must be 1..100")
+    a.rest_weight_share = a.rest_weight_share / 100.0
     if a.max_list < 1:
         raise Failure("--max-list must be at least 1")
+    if a.max_pending < 1000:
+        raise Failure("--max-pending must be at least 1000")
+    starts = {}
+    default = ("end",) if a.follow else ("beginning",)
+    shared_from = parse_start(a.from_, "--from") if a.from_ else default
+    for name, v in (("left", a.left_from), ("right", a.right_from)):
+        starts[name] = parse_start(v, "--%s-from" % name) if v else shared_from
+    a.start_at = lambda name: starts[name]
+    a.venues = {norm_venue(v) for x in a.venue for v in x.split(",") if v.strip()}
+    for v in a.venues:
+        if v not in ("binance", "kraken"):
+            raise Failure("--venue %s: expected binance or kraken" % v)
+    syms = [x for y in a.symbol for x in y.split(",") if x.strip()]
+    # a symbol key for every venue (Kraken's XBT is BTC): matched against either
+    a.symbols = {norm_symbol(v, x) for x in syms for v in ("binance", "kraken")}
     forced = {"left": a.left_map is not None, "right": a.right_map is not None}
     a.forced_map = lambda name: forced[name]
+    # an exchange's REST history has trades, not aggregates: audit what it can answer for
+    a.kinds = {"TRADE"} if "rest" in kinds else None
     return a
 
 
+def rss_kb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class Output:
+    """Where reports go: the table on stdout, the JSON to --json (rewritten whole each time,
+    through a temporary file, so a reader never sees half a report)."""
+
+    def __init__(self, opts):
+        self.opts = opts
+
+    def __call__(self, rep):
+        opts = self.opts
+        if opts.json:
+            if opts.json == "-":
+                sys.stdout.write(json.dumps(rep, default=str,
+                                            indent=None if opts.follow else 1) + "\n")
+            else:
+                tmp = opts.json + ".tmp"
+                try:
+                    with open(tmp, "w") as f:
+                        f.write(json.dumps(rep, indent=1, default=str) + "\n")
+                    os.replace(tmp, opts.json)
+                except OSError as e:
+                    raise Failure("--json %s: %s" % (opts.json, e.strerror or e))
+        if opts.json != "-":
+            print_table(rep, sys.stdout)
+        sys.stdout.flush()
+
+
+def run_batch(cmp, left, right, opts, out):
+    rest = [s for s in (left, right) if s.kind == "rest"]
+    if rest:
+        rs = rest[0]
+        other = right if rs is left else left
+        while not other.done:
+            other.poll(5000)
+        start = opts.window_start if opts.window_start is not None else other.min_tt
+        end = opts.window_end if opts.window_end is not None else (
+            other.max_tt + 1 if other.max_tt is not None else None)
+        if start is None or end is None:
+            raise Failure("%s has no trades to take a window from: give --window-start and "
+                          "--window-end" % other.spec)
+        cmp.start, cmp.end = start, end
+        rs.read_rest(other, start, end)
+    else:
+        # Both sides in step (the one behind in trade time reads next), so trades meet their
+        # copies soon and few wait.
+        while not (left.done and right.done):
+            if left.done:
+                side = right
+            elif right.done:
+                side = left
+            else:
+                lf = left.max_tt if left.max_tt is not None else -1
+                rf = right.max_tt if right.max_tt is not None else -1
+                side = left if lf <= rf else right
+            side.poll(5000)
+    start, end = cmp.finish()
+    rep = cmp.report(left, right, True, start, end)
+    out(rep)
+    return rep
+
+
+def run_follow(cmp, left, right, opts, out):
+    stop = []
+
+    def on_signal(signum, _frame):
+        stop.append(signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    interval = opts.interval_us / 1e6
+    next_report = time.monotonic() + interval
+    files_only = left.kind != "kafka" and right.kind != "kafka"
+    while not stop:
+        n = left.poll(5000)
+        n += right.poll(5000)
+        water = cmp.advance()
+        if opts.window_end is not None and water is not None and water >= opts.window_end:
+            break  # both sides are past the window's end: nothing more can change
+        now = time.monotonic()
+        if now >= next_report:
+            start, end = cmp.window(False)
+            rep = cmp.report(left, right, False, start, end)
+            rep["follow"]["rss_kb"] = rss_kb()
+            out(rep)
+            next_report = now + interval
+        if n == 0 and files_only:
+            time.sleep(0.1)
+    start, end = cmp.finish()
+    rep = cmp.report(left, right, True, start, end)
+    rep["follow"]["rss_kb"] = rss_kb()
+    if stop:
+        rep["follow"]["stopped_by"] = signal.Signals(stop[0]).name
+    out(rep)
+    return rep
+
+
 def main(argv=None):
+    left = right = None
     try:
         opts = parse_args(sys.argv[1:] if argv is None else argv)
         shared = FieldMap(opts.map) if opts.map else None
         lmap = FieldMap(opts.left_map) if opts.left_map else shared
         rmap = FieldMap(opts.right_map) if opts.right_map else shared
         for name, spec, m in (("left", opts.left, lmap), ("right", opts.right, rmap)):
-            if spec.startswith("truth:") and m is not None and opts.forced_map(name):
-                raise Failure("--%s-map: a truth: side has a fixed format" % name)
+            if spec.split(":", 1)[0] in ("truth", "rest") and m is not None and \
+                    opts.forced_map(name):
+                raise Failure("--%s-map: a %s side has a fixed format" %
+                              (name, spec.split(":", 1)[0]))
         left = Side("left", opts.left, opts, lmap)
         right = Side("right", opts.right, opts, rmap)
-        left.read()
-        right.read()
-        rep = compare(left, right, opts)
-        if opts.json:
-            text = json.dumps(rep, indent=1, default=str) + "\n"
-            if opts.json == "-":
-                sys.stdout.write(text)
-            else:
-                try:
-                    with open(opts.json, "w") as f:
-                        f.write(text)
-                except OSError as e:
-                    raise Failure("--json %s: %s" % (opts.json, e.strerror or e))
-        if opts.json != "-":
-            print_table(rep, sys.stdout)
-        sys.stdout.flush()
+        # weak keys (no trade id) group trade times at the coarsest resolution a map may give
+        key_tres = max([m.resolution("trade_time_us") for m in (lmap, rmap) if m] + [1])
+        cmp = Comparer(opts, key_tres, opts.follow)
+        cmp.sides = (left, right)
+        left.sink = right.sink = cmp.add
+        left.open(opts.follow)
+        right.open(opts.follow)
+        out = Output(opts)
+        if opts.follow:
+            rep = run_follow(cmp, left, right, opts, out)
+        else:
+            rep = run_batch(cmp, left, right, opts, out)
         return 1 if rep["verdict"] == "differ" else 0
     except Failure as e:
         sys.stderr.write("feedcmp: error: %s\n" % e)
@@ -1332,6 +2139,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         sys.stderr.write("feedcmp: error: interrupted\n")
         return 2
+    finally:
+        for s in (left, right):
+            if s is not None:
+                s.close()
 
 
 if __name__ == "__main__":
