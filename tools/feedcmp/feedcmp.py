@@ -149,6 +149,8 @@ def fmt_time_us(us):
 
 
 _JSON = json.JSONDecoder(parse_float=Decimal).decode
+# confluent_kafka's TIMESTAMP_CREATE_TIME (1) and TIMESTAMP_LOG_APPEND_TIME (2)
+_TS_TYPES = {1: "create_time", 2: "log_append_time"}
 
 
 def where_text(w):
@@ -480,6 +482,13 @@ class Side:
         self.rest_stats = None
         self.natives = {}  # (venue, symkey) -> the native symbol first seen
         self._symcache = {}  # (venue, native_symbol) as in the records -> normalized
+        # kafka: the record's timestamp (us) while it is decoded, and timestamp - trade time
+        self._ts_us = None
+        self._part = 0
+        self._last_id = {}  # (partition, venue, symkey, kind) -> the highest id read
+        self.out_of_order = 0
+        self.ts_types = collections.Counter()
+        self.broker_lag = Dist()
         self._fields_seen = 0
         self.gap_records = 0
         self.fields = set()
@@ -657,6 +666,16 @@ class Side:
             self.max_tt = tt
         if not self.doubles and (isinstance(t.price, float) or isinstance(t.quantity, float)):
             self.doubles = True
+        if self._ts_us is not None and o.lag_from <= tt < o.lag_to:
+            self.broker_lag.add(self._ts_us - tt)
+        if t.trade_id is not None:
+            # order as read: within one partition (a file is one), a symbol's ids ascend
+            ok = (self._part, t.venue, t.symkey, t.kind)
+            last = self._last_id.get(ok)
+            if last is not None and t.trade_id < last:
+                self.out_of_order += 1
+            else:
+                self._last_id[ok] = t.trade_id
         self.sink(self.name, t)
 
     # -- reading: open, then poll until done (a batch run) or for ever (--follow) --
@@ -869,7 +888,12 @@ class Side:
             if v is None:
                 continue
             where = "%s p%d@%d" % (self.topic, p, off)
+            tst, ts = m.timestamp()
+            self.ts_types[_TS_TYPES.get(tst, "none")] += 1
+            self._ts_us = ts * 1000 if tst in _TS_TYPES and ts >= 0 else None
+            self._part = p
             self.add(self._decode(v, where), where)
+        self._ts_us = None
         self.caught_up = not msgs
         if not self.follow and not self._kafka_remaining():
             self.done = self.caught_up = True
@@ -1746,7 +1770,7 @@ def recv_stats(dist, res_ns):
 def side_info(side, outside, in_flight=0):
     d = {"source": side.spec, "records": side.records, "gap_records_skipped": side.gap_records,
          "trades": side.n_trades, "outside_window": outside, "in_flight": in_flight,
-         "filtered_out": side.filtered,
+         "filtered_out": side.filtered, "out_of_order": side.out_of_order,
          "map": side.fmap.path if side.fmap else None, "fields": sorted(side.fields),
          "trade_time_resolution_us": side.tt_res, "receive_time_resolution_ns": side.recv_res,
          "carries_doubles": side.doubles}
@@ -1759,6 +1783,13 @@ def side_info(side, outside, in_flight=0):
                         sorted(side.offsets.items())}
     if side.rest_stats is not None:
         d["rest"] = side.rest_stats
+    if side.broker_lag.n:
+        # the record's Kafka timestamp less its trade time, over every trade read: with the
+        # topic's message.timestamp.type = LogAppendTime, exchange -> broker on one clock
+        lag = side.broker_lag
+        d["timestamp_minus_trade_time_us"] = {
+            "timestamp_types": dict(side.ts_types), "trades": lag.n, "p50": lag.quantile(50),
+            "p99": lag.quantile(99), "min": lag.lo, "max": lag.hi, "resolution_us": 1000}
     return d
 
 
@@ -1943,6 +1974,11 @@ def parse_args(argv):
                    help="rest:binance: share of the request-weight limit to use (default 50)")
     p.add_argument("--rest-kraken-interval", metavar="DUR", default="1s",
                    help="rest:kraken: spacing of Trades calls per pair (default 1s)")
+    p.add_argument("--lag-from", metavar="TIME", default=None,
+                   help="kafka: sides: only trades from this trade time count in the record "
+                        "timestamp - trade time figures (e.g. after a benchmark's warm-up)")
+    p.add_argument("--lag-to", metavar="TIME", default=None,
+                   help="... and only trades before this one")
     p.add_argument("--max-list", metavar="N", type=int, default=20,
                    help="ids listed per item in the report (default 20)")
     a = p.parse_args(argv)
@@ -1965,6 +2001,8 @@ def parse_args(argv):
     a.window_end = None if a.window_end is None else parse_time_us(a.window_end, "--window-end")
     if a.window_start is not None and a.window_end is not None and a.window_end <= a.window_start:
         raise Failure("--window-end must be after --window-start")
+    a.lag_from = -(1 << 62) if a.lag_from is None else parse_time_us(a.lag_from, "--lag-from")
+    a.lag_to = (1 << 62) if a.lag_to is None else parse_time_us(a.lag_to, "--lag-to")
     a.settle_us = parse_duration_us(a.settle if a.settle is not None else
                                     ("10s" if a.follow else "0s"), "--settle")
     a.interval_us = parse_duration_us(a.interval or "60s", "--interval")

@@ -1,0 +1,500 @@
+#!/usr/bin/python3
+"""bench_peers.py [--quick] [--runs N] [--seconds S] [--loads L,...] [--handlers H,...]
+              [--report FILE] - feedhandler side by side with the handlers a user would pick
+instead, through one real Apache Kafka broker (issue 15). Not a test: nothing is asserted.
+
+Handlers (each in its own process, its CPU measured alone from /proc/PID/stat, all threads):
+  feedhandler  ours: Avro, Confluent framing + the registry stand-in, acks=all, idempotent,
+               lz4 (config defaults), TLS to feedsim
+  baseline     bench/baseline/handler.py: the Python asyncio handler this project replaces
+               (Avro + registry, confluent-kafka acks=all, idempotent, linger 5 ms, lz4), TLS
+  cryptofeed   cryptofeed from PyPI, unmodified, its Kafka backend (bench/peers/cryptofeed)
+  ccxt         ccxt.pro watchTrades from npm, unmodified, kafkajs (bench/peers/ccxt), TLS
+A peer that is not installed (bench/peers/*/install.sh) is reported as such and skipped.
+
+Loads (feedsim, Binance trade streams and Kraken v2, 3 books each): "5k" and "50k" trades/s
+offered in total (paced), "blast" (as fast as the handler reads). Per measurement, after a
+warm-up: trades acknowledged by the broker per second (the topic's watermarks), CPU per
+trade and cores used, the peak RSS (VmHWM), and on one clock - the broker's, the topic has
+message.timestamp.type = LogAppendTime - exchange trade time -> broker append p50/p99/max
+(ms resolution). After it, feedcmp compares the topic with feedsim's truth log (paced loads):
+trades lost, duplicated, out of order, and values that are not exact (doubles, worst error).
+
+Figures: min / median / max over --runs (interleaved: every handler once per run). Writes
+bench/results/REPORT.md (or --report) and, when python3-matplotlib is there, PNG plots beside
+it. --quick: one run of 8 s at 5k, feedhandler and the baseline only (under 3 minutes).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.normpath(os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+import engine_lib  # noqa: E402
+import feedsim_lib  # noqa: E402
+import kafka_lib as K  # noqa: E402
+
+PYTHON = "/usr/bin/python3"
+FEEDCMP = os.path.join(SRC, "tools", "feedcmp", "feedcmp.py")
+PEERS_DIR = os.environ.get("FH_PEERS_DIR") or os.path.expanduser("~/.cache/feedhandler/peers")
+CLK = os.sysconf("SC_CLK_TCK")
+BOOKS = 6
+LOADS = {"5k": ["--rate", str(5000 // BOOKS)], "50k": ["--rate", str(50000 // BOOKS)],
+         "blast": ["--blast"]}
+BINANCE_SYMBOLS = "BTCUSDT,ETHUSD,DOGEUSD"
+KRAKEN_SYMBOLS = "BTC/USDT,ETH/USD,DOGE/USD"
+CANONICAL = "BTC-USDT,ETH-USD,DOGE-USD"
+
+
+def proc_cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def proc_status_kb(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+class Acked:
+    """The records in a topic (sum of its high watermarks), from one long-lived consumer: a
+    poll costs a metadata round trip, not a client's start-up, so the measuring process stays
+    light beside the handler it measures."""
+
+    def __init__(self, bootstrap, topic):
+        from confluent_kafka import Consumer, TopicPartition
+        self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-wm-%d" %
+                           os.getpid(), "enable.auto.commit": False, "log_level": 3})
+        md = self.c.list_topics(topic, timeout=30).topics[topic]
+        self.tps = [TopicPartition(topic, p) for p in md.partitions]
+
+    def __call__(self):
+        from confluent_kafka import KafkaException
+        for attempt in range(20):
+            try:
+                return sum(self.c.get_watermark_offsets(tp, timeout=10, cached=False)[1]
+                           for tp in self.tps)
+            except KafkaException:
+                time.sleep(0.25)  # a leader not known yet: ask again
+        raise RuntimeError("cannot read the watermarks")
+
+    def close(self):
+        self.c.close()
+
+
+# ---- the handlers ---------------------------------------------------------------------------
+
+
+class Run:
+    """One handler process against one feedsim and one topic."""
+
+    def __init__(self, name, cmd, env=None, cwd=None, log=None):
+        self.name = name
+        self.log = open(log, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})), cwd=cwd)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+class Handler:
+    """What a handler needs: how to start it, and how feedcmp reads its topic."""
+    name = None
+    fmap = None  # feedcmp --right-map for its records (None: ours)
+    registry = False
+
+    def available(self):
+        return None  # None: can run; else why not
+
+    def start(self, ctx):
+        raise NotImplementedError
+
+
+class Ours(Handler):
+    name = "feedhandler"
+    registry = True
+
+    def __init__(self, build):
+        self.binary = os.path.join(build, "feedhandler")
+
+    def available(self):
+        return None if os.access(self.binary, os.X_OK) else "no %s (make)" % self.binary
+
+    def start(self, ctx):
+        fs = ctx["fs"]
+        extra = K.kafka_sections(ctx["broker"], ctx["topic"], registry=ctx["registry"])
+        extra["log"] = {"level": "warn"}
+        cfg = engine_lib.handler_config(fs, ctx["tmp"], ctx["ca"], extra=extra,
+                                        binance_symbols=BINANCE_SYMBOLS,
+                                        kraken_symbols=KRAKEN_SYMBOLS)
+        cfg["backfill"] = {"enabled": False}  # the same work as the peers: the stream only
+        ini = os.path.join(ctx["tmp"], ctx["topic"] + ".ini")
+        with open(ini, "w") as f:
+            f.write(engine_lib.ini_text(cfg))
+        return Run(self.name, [self.binary, "-c", ini],
+                   log=os.path.join(ctx["tmp"], ctx["topic"] + ".log"))
+
+
+class Baseline(Handler):
+    name = "baseline"
+    fmap = os.path.join(SRC, "tools", "feedcmp", "baseline_map.json")
+    registry = True
+
+    def start(self, ctx):
+        fs = ctx["fs"]
+        return Run(self.name, [
+            PYTHON, os.path.join(SRC, "bench", "baseline", "handler.py"),
+            "--binance-url", "wss://localhost:%d" % fs.ports["binance"],
+            "--kraken-url", "wss://localhost:%d/v2" % fs.ports["kraken_v2"],
+            "--binance-symbols", BINANCE_SYMBOLS, "--kraken-symbols", KRAKEN_SYMBOLS,
+            "--bootstrap", ctx["broker"].bootstrap, "--topic", ctx["topic"],
+            "--registry", ctx["registry"].url, "--ca-file", ctx["ca"]],
+            log=os.path.join(ctx["tmp"], ctx["topic"] + ".log"))
+
+
+class Cryptofeed(Handler):
+    name = "cryptofeed"
+    fmap = os.path.join(SRC, "tools", "feedcmp", "cryptofeed_map.json")
+    venv = os.path.join(PEERS_DIR, "cryptofeed-venv")
+    script = os.path.join(SRC, "bench", "peers", "cryptofeed", "run_cryptofeed.py")
+
+    def available(self):
+        if not os.path.exists(self.script):
+            return "bench/peers/cryptofeed is not there"
+        if not os.access(os.path.join(self.venv, "bin", "python"), os.X_OK):
+            return "not installed (bench/peers/cryptofeed/install.sh)"
+        return None
+
+    def start(self, ctx):
+        fs = ctx["fs"]
+        return Run(self.name, [
+            os.path.join(self.venv, "bin", "python"), self.script,
+            "--binance-url", "wss://localhost:%d" % fs.ports["binance"],
+            "--rest-binance", "https://localhost:%d" % fs.ports["binance"],
+            "--kraken-url", "wss://localhost:%d/v2" % fs.ports["kraken_v2"],
+            "--rest-kraken", "https://localhost:%d" % fs.ports["kraken_v2"],
+            "--symbols", CANONICAL, "--bootstrap", ctx["broker"].bootstrap,
+            "--topic", ctx["topic"]], env={"SSL_CERT_FILE": ctx["ca"]},
+            log=os.path.join(ctx["tmp"], ctx["topic"] + ".log"))
+
+
+class Ccxt(Handler):
+    name = "ccxt"
+    fmap = os.path.join(SRC, "tools", "feedcmp", "ccxt_map.json")
+    home = os.path.join(PEERS_DIR, "ccxt")
+    script = os.path.join(SRC, "bench", "peers", "ccxt", "run_ccxt.js")
+
+    def available(self):
+        if not os.path.exists(self.script):
+            return "bench/peers/ccxt is not there"
+        if not os.path.isdir(os.path.join(self.home, "node_modules", "ccxt")):
+            return "not installed (bench/peers/ccxt/install.sh)"
+        if shutil.which("node") is None:
+            return "no node"
+        return None
+
+    def start(self, ctx):
+        fs = ctx["fs"]
+        return Run(self.name, [
+            "node", self.script,
+            "--binance-ws", "wss://localhost:%d/ws" % fs.ports["binance"],
+            "--binance-rest", "https://localhost:%d" % fs.ports["binance"],
+            "--kraken-ws", "wss://localhost:%d/v2" % fs.ports["kraken_v2"],
+            "--kraken-rest", "https://localhost:%d" % fs.ports["kraken_v2"],
+            "--symbols", CANONICAL, "--bootstrap", ctx["broker"].bootstrap,
+            "--topic", ctx["topic"]],
+            env={"NODE_EXTRA_CA_CERTS": ctx["ca"],
+                 "NODE_PATH": os.path.join(self.home, "node_modules")},
+            log=os.path.join(ctx["tmp"], ctx["topic"] + ".log"))
+
+
+# ---- one measurement ------------------------------------------------------------------------
+
+
+def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
+    ca, cert, key = engine_lib.make_certs(os.path.join(tmp, "certs"))
+    truth = os.path.join(tmp, topic + ".truth.ndjson")
+    broker.create(topic, 4, config={"message.timestamp.type": "LogAppendTime"})
+    args = ["--binance", "0", "--kraken-v2", "0", "--control", "0", "--tls",
+            "%s,%s" % (cert, key), "--seed", "7", "--truth", truth] + LOADS[load]
+    out = {"handler": handler.name, "load": load}
+    lag_from = lag_to = None
+    with engine_lib.Feedsim(*args) as fs:
+        ctx = {"fs": fs, "broker": broker, "registry": registry, "tmp": tmp, "topic": topic,
+               "ca": ca}
+        acked = Acked(broker.bootstrap, topic)
+        t_start = time.monotonic()
+        r = handler.start(ctx)
+        try:
+            # start-up: until the first trade is acknowledged (bounded)
+            first = None
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and r.alive():
+                if acked() > 0:
+                    first = time.monotonic() - t_start
+                    break
+                time.sleep(0.05)
+            out["startup_s"] = first
+            if first is None:
+                out["error"] = "no trade acknowledged within 120 s (exit %s; log %s)" % (
+                    r.proc.poll(), r.log.name)
+                return out
+            time.sleep(warmup)
+            pid = r.proc.pid
+            a_n, a_cpu, a_t = acked(), proc_cpu_s(pid), time.monotonic()
+            lag_from = int(time.time() * 1e6)
+            time.sleep(seconds)
+            b_n, b_cpu, b_t = acked(), proc_cpu_s(pid), time.monotonic()
+            lag_to = int(time.time() * 1e6)
+            n, dt = b_n - a_n, b_t - a_t
+            out.update({"acked_per_s": n / dt, "cpu_us_per_trade": (b_cpu - a_cpu) / n * 1e6
+                        if n else None, "cores": (b_cpu - a_cpu) / dt,
+                        "rss_mb": (proc_status_kb(pid, "VmHWM") or 0) / 1024.0})
+        finally:
+            out["exit"] = r.stop()
+            acked.close()
+    if load == "blast":
+        return out  # blast frames carry no per-trade truth lines
+    rep_path = os.path.join(tmp, topic + ".feedcmp.json")
+    # correctness over the whole run; latency over the measured window only
+    cmd = [PYTHON, FEEDCMP, "--json", rep_path, "--settle", "2s", "--kafka-timeout", "600s",
+           "--lag-from", str(lag_from), "--lag-to", str(lag_to)]
+    if handler.registry:
+        cmd += ["--registry", registry.url]
+    if handler.fmap:
+        cmd += ["--right-map", handler.fmap]
+    p = subprocess.run(cmd + ["truth:" + truth, "kafka:%s/%s" % (broker.bootstrap, topic)],
+                       capture_output=True, text=True, timeout=1200)
+    if p.returncode == 2 or not os.path.exists(rep_path):
+        out["feedcmp_error"] = (p.stderr or p.stdout).strip()[-500:]
+        return out
+    with open(rep_path) as f:
+        rep = json.load(f)
+    t = rep["totals"]
+    rinfo = rep["right"]
+    rnd = rep["rounding"]["right"]
+    out.update({"matched": t.get("matched", 0), "lost": t.get("missing_on_right", 0),
+                "duplicated": t.get("duplicates_right", 0),
+                "out_of_order": rinfo.get("out_of_order", 0),
+                "mismatched": sum(v for k, v in t.items() if k.startswith("mismatch_")),
+                "inexact": None if rnd is None else {
+                    "values": rnd["compared"], "not_nearest_double": rnd["not_nearest_double"],
+                    "worst_abs_error": rnd["worst_abs_error"],
+                    "worst_rel_error": rnd["worst_rel_error"]},
+                "verdict": rep["verdict"]})
+    lag = rinfo.get("timestamp_minus_trade_time_us")
+    if lag:
+        out["latency_ms"] = {"p50": lag["p50"] / 1000.0, "p99": lag["p99"] / 1000.0,
+                             "max": lag["max"] / 1000.0,
+                             "timestamps": lag["timestamp_types"]}
+    return out
+
+
+# ---- the report -----------------------------------------------------------------------------
+
+
+def mmm(vals, fmt="%.3g"):
+    v = [x for x in vals if x is not None]
+    if not v:
+        return "-"
+    return " / ".join(fmt % x for x in (min(v), statistics.median(v), max(v)))
+
+
+def med(vals):
+    v = [x for x in vals if x is not None]
+    return statistics.median(v) if v else None
+
+
+def versions():
+    out = {"machine": "%s, %d cores, %s" % (platform.node(), os.cpu_count(),
+                                             platform.platform())}
+    try:
+        out["python"] = subprocess.run([PYTHON, "--version"], capture_output=True,
+                                       text=True).stdout.strip()
+        out["node"] = subprocess.run(["node", "--version"], capture_output=True,
+                                     text=True).stdout.strip()
+    except OSError:
+        pass
+    return out
+
+
+def write_report(path, results, skipped, args, started):
+    by = {}
+    for m in results:
+        by.setdefault((m["load"], m["handler"]), []).append(m)
+    lines = ["# Benchmarks: feedhandler beside its peers", "",
+             "Generated by `%s` on %s (UTC), %d run(s) of %.0f s after a %.0f s warm-up per "
+             "measurement; figures are min / median / max over the runs. One Apache Kafka broker "
+             "(scripts/kafka-local), feedsim and each handler share this machine's cores: read "
+             "the ratios, not the absolute numbers." % (
+                 " ".join(["bench/bench_peers.py"] + sys.argv[1:]),
+                 started.strftime("%Y-%m-%d %H:%M"), args.runs, args.seconds, args.warmup), ""]
+    for k, v in versions().items():
+        lines.append("- %s: %s" % (k, v))
+    for name, why in skipped:
+        lines.append("- %s: not run: %s" % (name, why))
+    lines.append("")
+    for load in args.loads:
+        lines += ["## Load %s" % load, "",
+                  "| handler | acked trades/s | CPU µs/trade | cores | RSS MB | start-up s | "
+                  "trade -> broker p50 / p99 ms (medians) | lost | dup | out of order | inexact |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        ours = by.get((load, "feedhandler"), [])
+        for (ld, h), ms in sorted(by.items(), key=lambda x: (x[0][1] != "feedhandler",
+                                                             x[0][1])):
+            if ld != load:
+                continue
+            errs = [m.get("error") or m.get("feedcmp_error") for m in ms
+                    if m.get("error") or m.get("feedcmp_error")]
+            lat = [m["latency_ms"] for m in ms if m.get("latency_ms")]
+            inex = [m["inexact"] for m in ms if m.get("inexact")]
+            row = [h, mmm([m.get("acked_per_s") for m in ms], "%.0f"),
+                   mmm([m.get("cpu_us_per_trade") for m in ms], "%.2f"),
+                   mmm([m.get("cores") for m in ms], "%.2f"),
+                   mmm([m.get("rss_mb") for m in ms], "%.0f"),
+                   mmm([m.get("startup_s") for m in ms], "%.2f"),
+                   "%.1f / %.1f" % (med([x["p50"] for x in lat]), med([x["p99"] for x in lat]))
+                   if lat else "-",
+                   "-" if load == "blast" else str(sum(m.get("lost", 0) for m in ms)),
+                   "-" if load == "blast" else str(sum(m.get("duplicated", 0) for m in ms)),
+                   "-" if load == "blast" else str(sum(m.get("out_of_order", 0) for m in ms)),
+                   "exact" if not inex and load != "blast" and not errs else
+                   ("%d values, worst %s" % (inex[-1]["values"], inex[-1]["worst_abs_error"])
+                    if inex else "-")]
+            lines.append("| " + " | ".join(row) + " |")
+            for e in errs:
+                lines.append("| | error: %s |||||||||| " % e.replace("|", "/").replace("\n", " "))
+        if ours:
+            oc, oa = med([m.get("cpu_us_per_trade") for m in ours]), \
+                med([m.get("acked_per_s") for m in ours])
+            for (ld, h), ms in sorted(by.items()):
+                if ld != load or h == "feedhandler":
+                    continue
+                pc, pa = med([m.get("cpu_us_per_trade") for m in ms]), \
+                    med([m.get("acked_per_s") for m in ms])
+                if oc and pc:
+                    lines.append("")
+                    lines.append("- %s: CPU per trade %.1fx ours; acked trades/s ours / %s "
+                                 "%.1fx (medians)" % (h, pc / oc, h, oa / pa if pa else 0))
+        lines.append("")
+    lines += ["Columns: acked trades/s = records added to the topic per second (its "
+              "watermarks) over the measured window; CPU = the handler process's utime+stime "
+              "(all threads) per acked trade; cores = CPU seconds per second; RSS = VmHWM; "
+              "start-up = handler start to the first acknowledged trade (includes connecting "
+              "and subscribing); trade -> broker = the record's LogAppendTime less its trade "
+              "time (feedsim's clock = the broker's clock, ms resolution); lost / dup / out of "
+              "order / inexact = feedcmp against feedsim's truth log over the whole run "
+              "(settle 2 s; paced loads only).", ""]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    with open(os.path.splitext(path)[0] + ".json", "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    plot(path, by, args.loads)
+
+
+def plot(path, by, loads):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    handlers = sorted({h for _, h in by}, key=lambda h: (h != "feedhandler", h))
+    for key, label, fname in (("acked_per_s", "acked trades/s (median)", "throughput.png"),
+                              ("cpu_us_per_trade", "CPU µs per trade (median, log)",
+                               "cpu_per_trade.png")):
+        fig, ax = plt.subplots(figsize=(8, 4))
+        w = 0.8 / max(1, len(handlers))
+        for i, h in enumerate(handlers):
+            ys = [med([m.get(key) for m in by.get((ld, h), [])]) or 0 for ld in loads]
+            ax.bar([x + i * w for x in range(len(loads))], ys, w, label=h)
+        ax.set_xticks([x + w * (len(handlers) - 1) / 2 for x in range(len(loads))])
+        ax.set_xticklabels(loads)
+        ax.set_ylabel(label)
+        if key == "cpu_us_per_trade":
+            ax.set_yscale("log")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(os.path.join(os.path.dirname(path), fname), dpi=90)
+        plt.close(fig)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(SRC, "build", "release"))
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--warmup", type=float, default=3)
+    ap.add_argument("--loads", default="5k,50k,blast")
+    ap.add_argument("--handlers", default="feedhandler,baseline,cryptofeed,ccxt")
+    ap.add_argument("--report", default=os.path.join(HERE, "results", "REPORT.md"))
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.runs, args.seconds, args.loads = 1, 8, "5k"
+        args.handlers = "feedhandler,baseline"
+    args.loads = args.loads.split(",")
+    feedsim_lib.FEEDSIM = os.path.join(args.build, "tools", "feedsim")
+    engine_lib.FEEDHANDLER = os.path.join(args.build, "feedhandler")
+    table = {"feedhandler": Ours(args.build), "baseline": Baseline(),
+             "cryptofeed": Cryptofeed(), "ccxt": Ccxt()}
+    handlers, skipped = [], []
+    for name in args.handlers.split(","):
+        h = table[name]
+        why = h.available()
+        if why:
+            skipped.append((name, why))
+            print("%s: not run: %s" % (name, why), flush=True)
+        else:
+            handlers.append(h)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    tmp = engine_lib.tmpdir("bench-peers-")
+    results = []
+    with K.RealKafka(1) as broker, K.Registry() as registry:
+        i = 0
+        for run in range(args.runs):
+            for load in args.loads:
+                for h in handlers:
+                    i += 1
+                    m = measure(h, load, args.seconds, args.warmup, broker, registry, tmp,
+                                "bench%d" % i)
+                    m["run"] = run + 1
+                    results.append(m)
+                    print("run %d %-5s %-11s %s" % (run + 1, load, h.name, json.dumps(
+                        {k: v for k, v in m.items() if k not in ("handler", "load", "run")},
+                        default=str)), flush=True)
+        broker.stop()
+    write_report(args.report, results, skipped, args, started)
+    print("wrote %s" % args.report)
+    K.cleanup_tmpdirs()
+
+
+if __name__ == "__main__":
+    main()
