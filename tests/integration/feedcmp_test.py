@@ -591,6 +591,33 @@ def main():
                    "--symbol BTC-USDT selects BTCUSDT: exit %d" % r.rc, r)
         check("--venue and --symbol select what is compared", filters)
 
+        def seconds_map():
+            # cryptofeed's records: float seconds, ids as text, its own enums
+            mp = os.path.join(SOURCE_DIR, "tools", "feedcmp", "cryptofeed_map.json")
+            rows = []
+            for t in base:
+                if t["venue"] != "kraken":
+                    continue
+                tt = t["trade_time"] // 1000 * 1000  # ms, as cryptofeed's Binance gives
+                rows.append({"exchange": "KRAKEN", "symbol": "BTC-USD",
+                             "side": t["side"].lower(), "amount": float(t["quantity"]),
+                             "price": float(t["price"]), "id": str(t["trade_id"]),
+                             "type": t["order_type"].lower(),
+                             "timestamp": float("%d.%06d" % divmod(tt, 1000000)),
+                             "receipt_timestamp": t["receive_time_ns"] / 1e9})
+            path = write(os.path.join(tmp, "cryptofeed.jsonl"), rows)
+            r = Run(tmp, J + left, J + path, "--right-map", mp, "--venue", "kraken", *W)
+            expect(r.rc == 0 and r.rep["totals"]["matched"] == 30 and
+                   r.rep["trade_time_resolution_us"] == 1000,
+                   "seconds map: exit %d" % r.rc, r)
+            rows[4]["timestamp"] += 0.002
+            path = write(os.path.join(tmp, "cryptofeed2.jsonl"), rows)
+            r = Run(tmp, J + left, J + path, "--right-map", mp, "--venue", "kraken", *W)
+            mm = r.group("kraken", "BTC/USD")["mismatches"]
+            expect(r.rc == 1 and list(mm) == ["trade_time"] and
+                   mm["trade_time"]["first"][0]["id"] == 504, "2 ms off: %r" % mm, r)
+        check("a map with times in seconds and ids as text", seconds_map)
+
         follow_checks(tmp, base)
 
         def bad_args():

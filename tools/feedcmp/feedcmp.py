@@ -77,8 +77,10 @@ MAP_TARGETS = {
 }
 ENUM_VALUES = {"kind": KINDS, "side": SIDES, "order_type": ORDER_TYPES}
 REQUIRED_TARGETS = ("venue", "price", "quantity", "side", "trade_time_us")
-SPEC_KEYS = {"field", "type", "scale", "enum", "const"}
-SPEC_TYPES = ("double", "decimal", "string", "long")
+SPEC_KEYS = {"field", "type", "scale", "enum", "const", "resolution"}
+SPEC_TYPES = ("double", "decimal", "string", "long", "seconds")
+# "seconds": a time given as (fractional) seconds, a JSON number or text, taken exactly
+SECONDS_UNIT = {"trade_time_us": 10 ** 6, "event_time_us": 10 ** 6, "receive_time_ns": 10 ** 9}
 
 # What each compared field is called in the report.
 COMPARED = ("price", "quantity", "side", "trade_time", "order_type", "event_time")
@@ -288,6 +290,16 @@ class FieldMap:
                     raise Failure("%s: type %r is not one of %s" % (where, t, ", ".join(SPEC_TYPES)))
                 if t == "double" and kind != "dec":
                     raise Failure("%s: type double only for price and quantity" % where)
+                if t == "seconds" and kind != "time":
+                    raise Failure("%s: type seconds only for times" % where)
+                if t == "seconds" and "scale" in s:
+                    raise Failure("%s: seconds take no scale (the unit follows the target)" %
+                                  where)
+                if "resolution" in s:
+                    r = s["resolution"]
+                    if kind != "time" or isinstance(r, bool) or not isinstance(r, int) or r < 1:
+                        raise Failure("%s: resolution must be a positive integer, in the "
+                                      "target's unit, and only on times" % where)
                 if "scale" in s:
                     sc = s["scale"]
                     if kind != "time" or isinstance(sc, bool) or not isinstance(sc, int) or sc < 1:
@@ -360,6 +372,10 @@ class FieldMap:
                         declared in ("decimal", "string") and got == "decimal"):
                     raise Failure("%s: map says %s, the schema has %s%s" %
                                   (w, declared, avt, " (%s)" % logical if logical else ""))
+            elif kind == "time" and declared == "seconds":
+                if avt not in ("int", "long", "float", "double", "string"):
+                    raise Failure("%s: seconds need a number or text, the schema has %s" %
+                                  (w, avt))
             elif kind in ("id", "time"):
                 if avt not in ("int", "long"):
                     raise Failure("%s: map needs an integer, the schema has %s" % (w, avt))
@@ -409,8 +425,14 @@ class FieldMap:
                                   (w, type(v).__name__))
                 if isinstance(v, bool) or not isinstance(v, (str, Decimal, int, float)):
                     raise Failure("%s: %r cannot be a %s" % (w, v, target))
+            elif kind == "time" and declared == "seconds":
+                if isinstance(v, bool) or not isinstance(v, (int, Decimal, float, str)):
+                    raise Failure("%s: seconds need a number, the record has %r" % (w, v))
+                to_decimal(v, w)
             elif kind in ("id", "time"):
-                if isinstance(v, bool) or not isinstance(v, int):
+                # an integer, or its decimal text (JSON producers often quote ids)
+                if isinstance(v, bool) or not (isinstance(v, int) or (
+                        isinstance(v, str) and re.fullmatch(r"-?\d+", v.strip()))):
                     raise Failure("%s: map needs an integer, the record has %r" % (w, v))
             else:
                 if not isinstance(v, str):
@@ -441,6 +463,9 @@ class FieldMap:
                         out[target] = float(to_decimal(v, w))
                 else:
                     out[target] = to_decimal(v, w)
+            elif kind == "time" and s.get("type") == "seconds":
+                out[target] = int((to_decimal(v, w) * SECONDS_UNIT[target])
+                                  .to_integral_value())
             elif kind in ("id", "time"):
                 out[target] = to_int(v, w) * s.get("scale", 1)
             else:
@@ -452,8 +477,12 @@ class FieldMap:
         return out
 
     def resolution(self, target):
+        """The resolution of a mapped time, in the target's unit: "resolution" when given,
+        else its scale (ms -> us: 1000)."""
         s = self.spec.get(target)
-        return s.get("scale", 1) if s and "field" in s else 1
+        if not s or "field" not in s:
+            return 1
+        return s.get("resolution", s.get("scale", 1))
 
 
 # ---- sources ----------------------------------------------------------------------------------
@@ -666,7 +695,7 @@ class Side:
             self.max_tt = tt
         if not self.doubles and (isinstance(t.price, float) or isinstance(t.quantity, float)):
             self.doubles = True
-        if self._ts_us is not None and o.lag_from <= tt < o.lag_to:
+        if self._ts_us is not None and o.lag_from <= self._ts_us < o.lag_to:
             self.broker_lag.add(self._ts_us - tt)
         if t.trade_id is not None:
             # order as read: within one partition (a file is one), a symbol's ids ascend
@@ -749,6 +778,9 @@ class Side:
             if self.kind == "truth":
                 self.records += 1
                 if d.get("blast") or "trade_time_us" not in d:
+                    continue
+                if self.opts.protocols and d.get("venue") not in self.opts.protocols:
+                    self.filtered += 1  # feedsim logs a trade once per protocol it serves
                     continue
                 self.emit(self._truth(d, where_text(where)))
                 continue
@@ -1962,6 +1994,10 @@ def parse_args(argv):
     p.add_argument("--symbol", action="append", default=[], metavar="SYMBOL",
                    help="compare only this symbol (repeatable; BTCUSDT, BTC-USDT and BTC/USDT "
                         "are one)")
+    p.add_argument("--protocol", action="append", default=[], metavar="P",
+                   help="truth: sides: only lines of this protocol (binance, kraken_v1, "
+                        "kraken_v2; repeatable): feedsim logs each Kraken trade once per "
+                        "protocol port it serves")
     p.add_argument("--max-pending", metavar="N", type=int, default=2000000,
                    help="--follow: trades in flight kept at most (default 2000000); past it "
                         "the oldest go final early")
@@ -1975,10 +2011,10 @@ def parse_args(argv):
     p.add_argument("--rest-kraken-interval", metavar="DUR", default="1s",
                    help="rest:kraken: spacing of Trades calls per pair (default 1s)")
     p.add_argument("--lag-from", metavar="TIME", default=None,
-                   help="kafka: sides: only trades from this trade time count in the record "
-                        "timestamp - trade time figures (e.g. after a benchmark's warm-up)")
+                   help="kafka: sides: only records whose Kafka timestamp is at or after TIME "
+                        "count in the timestamp - trade time figures (a benchmark's window)")
     p.add_argument("--lag-to", metavar="TIME", default=None,
-                   help="... and only trades before this one")
+                   help="... and before TIME")
     p.add_argument("--max-list", metavar="N", type=int, default=20,
                    help="ids listed per item in the report (default 20)")
     a = p.parse_args(argv)
@@ -2029,6 +2065,10 @@ def parse_args(argv):
     for v in a.venues:
         if v not in ("binance", "kraken"):
             raise Failure("--venue %s: expected binance or kraken" % v)
+    a.protocols = {v.strip() for x in a.protocol for v in x.split(",") if v.strip()}
+    for v in a.protocols:
+        if v not in ("binance", "kraken_v1", "kraken_v2"):
+            raise Failure("--protocol %s: expected binance, kraken_v1 or kraken_v2" % v)
     syms = [x for y in a.symbol for x in y.split(",") if x.strip()]
     # a symbol key for every venue (Kraken's XBT is BTC): matched against either
     a.symbols = {norm_symbol(v, x) for x in syms for v in ("binance", "kraken")}
