@@ -127,6 +127,9 @@ class Handler:
     """What a handler needs: how to start it, and how feedcmp reads its topic."""
     name = None
     fmap = None  # feedcmp --right-map for its records (None: ours)
+    # more feedcmp options (what of its output the truth log can judge; feedsim logs each
+    # Kraken trade once per protocol port)
+    compare_args = ["--protocol", "binance,kraken_v2"]
     registry = False
 
     def available(self):
@@ -180,6 +183,8 @@ class Baseline(Handler):
 
 class Cryptofeed(Handler):
     name = "cryptofeed"
+    # its Binance channel is aggTrade: aggregates, which feedsim's truth log (trades) lacks
+    compare_args = ["--venue", "kraken", "--protocol", "kraken_v1"]
     fmap = os.path.join(SRC, "tools", "feedcmp", "cryptofeed_map.json")
     venv = os.path.join(PEERS_DIR, "cryptofeed-venv")
     script = os.path.join(SRC, "bench", "peers", "cryptofeed", "run_cryptofeed.py")
@@ -197,10 +202,12 @@ class Cryptofeed(Handler):
             os.path.join(self.venv, "bin", "python"), self.script,
             "--binance-url", "wss://localhost:%d" % fs.ports["binance"],
             "--rest-binance", "https://localhost:%d" % fs.ports["binance"],
-            "--kraken-url", "wss://localhost:%d/v2" % fs.ports["kraken_v2"],
-            "--rest-kraken", "https://localhost:%d" % fs.ports["kraken_v2"],
+            # cryptofeed 2.4.1 speaks Kraken WebSocket v1
+            "--kraken-url", "wss://localhost:%d/" % fs.ports["kraken_v1"],
+            "--rest-kraken", "https://localhost:%d" % fs.ports["kraken_v1"],
+            "--ca-file", ctx["ca"],
             "--symbols", CANONICAL, "--bootstrap", ctx["broker"].bootstrap,
-            "--topic", ctx["topic"]], env={"SSL_CERT_FILE": ctx["ca"]},
+            "--topic", ctx["topic"]],
             log=os.path.join(ctx["tmp"], ctx["topic"] + ".log"))
 
 
@@ -241,10 +248,10 @@ def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
     ca, cert, key = engine_lib.make_certs(os.path.join(tmp, "certs"))
     truth = os.path.join(tmp, topic + ".truth.ndjson")
     broker.create(topic, 4, config={"message.timestamp.type": "LogAppendTime"})
-    args = ["--binance", "0", "--kraken-v2", "0", "--control", "0", "--tls",
+    args = ["--binance", "0", "--kraken-v1", "0", "--kraken-v2", "0", "--control", "0", "--tls",
             "%s,%s" % (cert, key), "--seed", "7", "--truth", truth] + LOADS[load]
     out = {"handler": handler.name, "load": load}
-    lag_from = lag_to = None
+    lag_from = lag_to = stopped_us = None
     with engine_lib.Feedsim(*args) as fs:
         ctx = {"fs": fs, "broker": broker, "registry": registry, "tmp": tmp, "topic": topic,
                "ca": ca}
@@ -277,18 +284,22 @@ def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
                         if n else None, "cores": (b_cpu - a_cpu) / dt,
                         "rss_mb": (proc_status_kb(pid, "VmHWM") or 0) / 1024.0})
         finally:
+            stopped_us = int(time.time() * 1e6)
             out["exit"] = r.stop()
             acked.close()
     if load == "blast":
         return out  # blast frames carry no per-trade truth lines
     rep_path = os.path.join(tmp, topic + ".feedcmp.json")
-    # correctness over the whole run; latency over the measured window only
+    # Correctness over the whole run up to the handler's stop: a trade sent before it must be
+    # in the topic (a handler flushes what it has on SIGTERM); latency over the records
+    # appended during the measured window.
     cmd = [PYTHON, FEEDCMP, "--json", rep_path, "--settle", "2s", "--kafka-timeout", "600s",
-           "--lag-from", str(lag_from), "--lag-to", str(lag_to)]
+           "--window-end", str(stopped_us), "--lag-from", str(lag_from), "--lag-to", str(lag_to)]
     if handler.registry:
         cmd += ["--registry", registry.url]
     if handler.fmap:
         cmd += ["--right-map", handler.fmap]
+    cmd += handler.compare_args
     p = subprocess.run(cmd + ["truth:" + truth, "kafka:%s/%s" % (broker.bootstrap, topic)],
                        capture_output=True, text=True, timeout=1200)
     if p.returncode == 2 or not os.path.exists(rep_path):
@@ -409,8 +420,9 @@ def write_report(path, results, skipped, args, started):
               "start-up = handler start to the first acknowledged trade (includes connecting "
               "and subscribing); trade -> broker = the record's LogAppendTime less its trade "
               "time (feedsim's clock = the broker's clock, ms resolution); lost / dup / out of "
-              "order / inexact = feedcmp against feedsim's truth log over the whole run "
-              "(settle 2 s; paced loads only).", ""]
+              "order / inexact = feedcmp against feedsim's truth log from the handler's first "
+              "trade to its SIGTERM (settle 2 s; paced loads only): a trade sent before the "
+              "stop and never produced is lost.", ""]
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write("\n".join(lines))
