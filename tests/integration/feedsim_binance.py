@@ -306,10 +306,27 @@ def test_lifetime_close_under_time_scale():
         assert run(go()) == (1001, "Connection lifetime exceeded")
 
 
+def test_ws_counter_path_then_subscribe():
+    # ccxt's form: /ws/<its connection counter>, then SUBSCRIBE
+    with sim() as fs:
+        async def go():
+            async with websockets.connect(fs.url("binance", "/ws/0")) as ws:
+                r = await control(ws, {"method": "SUBSCRIBE", "params": ["btcusdt@trade"],
+                                       "id": 1})
+                assert r == {"result": None, "id": 1}
+                d, _ = await recv_until(ws, lambda m: m.get("e") == "trade")
+                check_trade(d)
+        run(go())
+
+
 def test_bad_urls():
     with sim() as fs:
+        # /ws/0: a segment naming no stream (ccxt's connection counter) is accepted and
+        # streams nothing until SUBSCRIBE, as production does (protocols.md 1.2)
         for path, status in [("/ws/btcusdt@trades", 400), ("/ws/nosuch@trade", 400),
-                             ("/foo", 404), ("/stream?streams=btcusdt@trade/", 101)]:
+                             ("/foo", 404), ("/stream?streams=btcusdt@trade/", 101),
+                             ("/ws/0", 101), ("/ws/1/btcusdt@trade", 101),
+                             ("/stream?streams=0", 400)]:
             c = RawWS(fs.ports["binance"], handshake=False)
             assert c.handshake(path) == status, path
             c.close()

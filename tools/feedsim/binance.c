@@ -154,6 +154,13 @@ static int bn_upgrade(struct fs_conn *c, const struct fh_http_req *req, int *sta
         size_t s = k;
         while (k < streams.n && list[k] != '/')
             k++;
+        /* A /ws/ segment that names no stream (no '@': ccxt's connection counter, /ws/0) is
+         * accepted and streams nothing until SUBSCRIBE, as production does (protocols.md
+         * 1.2). */
+        if (k > s && !c->combined && memchr(list + s, '@', k - s) == NULL) {
+            k++;
+            continue;
+        }
         if (k > s) {
             rc = subscribe_name(c, list + s, k - s);
             if (rc == FH_ENOSPACE) {
