@@ -1470,6 +1470,7 @@ class Comparer:
         self.rounds = {"left": RoundStats(), "right": RoundStats()}
         self.outside_count = {"left": 0, "right": 0}
         self.forced = 0
+        self.first_tt = {}  # (venue, symkey, kind) -> [first trade time left, right]
         self.tres = 1
         self.sides = None
 
@@ -1510,6 +1511,12 @@ class Comparer:
 
     def add(self, name, t):
         ix = SIDE_IX[name]
+        gk = (t.venue, t.symkey, t.kind)
+        ft = self.first_tt.get(gk)
+        if ft is None:
+            ft = self.first_tt[gk] = [None, None]
+        if ft[ix] is None or t.trade_time < ft[ix]:
+            ft[ix] = t.trade_time
         if t.weak:
             base = (t.venue, t.symkey, t.kind, t.trade_time // self.key_tres, exact_of(t.price),
                     exact_of(t.quantity), t.side)
@@ -1625,6 +1632,16 @@ class Comparer:
         if tt < start or (end is not None and tt >= end):
             self.outside_count[n] += c
             return
+        if self.start is None:
+            # an automatic start is per symbol too: a handler that subscribes its symbols one
+            # after another is not missing what came before it asked for a symbol
+            ft = self.first_tt.get(key[:3])
+            other = ft[1 - ix] if ft is not None else None
+            if other is not None and other > start:
+                start = other
+            if tt < start:
+                self.outside_count[n] += c
+                return
         g = self.group(t)
         g.weak = g.weak or t.weak
         g.natives[n] = g.natives[n] or t.native
