@@ -30,7 +30,7 @@ else
 CMAKE_FLAGS += -DFH_WERROR=OFF
 endif
 
-.PHONY: all deps configure build run demo test bench fuzz fuzz-smoke format format-check clean
+.PHONY: all deps configure build run demo test bench bench-micro fuzz fuzz-smoke format format-check clean
 
 all: build
 
@@ -67,7 +67,10 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 bench: build
-	@scripts/bench $(BUILD_DIR)
+	@scripts/bench $(BUILD_DIR) $(QUICK)
+
+bench-micro: build
+	@scripts/bench-micro $(BUILD_DIR)
 
 fuzz: deps
 	@cmake -S . -B build/fuzz -DFH_FUZZ=ON -DFH_SANITIZE=ON -DCMAKE_C_COMPILER=clang >/dev/null
