@@ -1268,12 +1268,15 @@ class Dist:
         if self.buckets is None:
             self.exact[v] += 1
             if len(self.exact) > self.EXACT_MAX:
-                self.buckets = collections.Counter()
-                for k, c in self.exact.items():
-                    self.buckets[self._bucket(k)] += c
-                self.exact = None
+                self._to_buckets()
         else:
             self.buckets[self._bucket(v)] += 1
+
+    def _to_buckets(self):
+        self.buckets = collections.Counter()
+        for k, c in self.exact.items():
+            self.buckets[self._bucket(k)] += c
+        self.exact = None
 
     def merge(self, other):
         src = other.exact if other.exact is not None else other.buckets
@@ -1285,16 +1288,10 @@ class Dist:
         if self.buckets is None and other.exact is not None:
             self.exact.update(src)
             if len(self.exact) > self.EXACT_MAX:
-                self.buckets = collections.Counter()
-                for k, c in self.exact.items():
-                    self.buckets[self._bucket(k)] += c
-                self.exact = None
+                self._to_buckets()
             return
         if self.buckets is None:
-            self.buckets = collections.Counter()
-            for k, c in self.exact.items():
-                self.buckets[self._bucket(k)] += c
-            self.exact = None
+            self._to_buckets()
         for k, c in src.items():
             self.buckets[self._bucket(k)] += c
 
