@@ -46,10 +46,10 @@ set_tests_properties(integration.kafka.daemon.registry PROPERTIES ENVIRONMENT "$
 #   cluster3  three brokers, replication factor 3, min.insync.replicas 2, feed faults; the
 #             busiest partition's leader killed -9 and restarted, then two brokers killed -9
 #             at once and restarted: exactly once, in order, the handler's counts agree
-# cluster3 (about 80 s) runs in the plain and ThreadSanitizer passes; the ASan pass skips it to
-# keep CI inside its budget (outage exercises the same spool and producer paths there).
+# cluster3 (about 80 s) runs in the plain pass only; the sanitizer passes skip it to keep CI
+# inside its budget (outage exercises the same spool and producer paths there).
 set(FH_REAL_KAFKA_CASES "readback\;400" "outage\;600" "sigterm\;400")
-if(NOT FH_SANITIZE)
+if(NOT FH_SANITIZE AND NOT FH_TSAN)
   list(APPEND FH_REAL_KAFKA_CASES "cluster3\;900")
 endif()
 foreach(item ${FH_REAL_KAFKA_CASES})
