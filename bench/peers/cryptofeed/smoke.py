@@ -144,35 +144,6 @@ def hw_sum(bootstrap, topic, tries=20):
             time.sleep(0.5)
 
 
-def consume_values(bootstrap, topic, timeout=120):
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "cf-smoke-%d" % os.getpid(),
-                  "enable.auto.commit": False, "log_level": 3})
-    try:
-        md = c.list_topics(topic, timeout=30).topics[topic]
-        ends, parts = {}, []
-        for p in md.partitions:
-            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
-            if hi > lo:
-                ends[p] = hi
-            parts.append(TopicPartition(topic, p, OFFSET_BEGINNING))
-        c.assign(parts)
-        out, pos = [], {}
-        deadline = time.monotonic() + timeout
-        while any(pos.get(p, -1) + 1 < hi for p, hi in ends.items()):
-            if time.monotonic() > deadline:
-                raise Failure("consumer timed out at %r of %r" % (pos, ends))
-            for m in c.consume(num_messages=5000, timeout=1.0):
-                if m.error() is not None:
-                    raise Failure("consumer: %s" % m.error())
-                out.append((m.partition(), m.offset(), m.key(), m.value()))
-                pos[m.partition()] = m.offset()
-        out.sort(key=lambda r: (r[0], r[1]))
-        return out
-    finally:
-        c.close()
-
-
 # ---- the smoke's own check --------------------------------------------------------------------
 
 CANON = {"XBT": "BTC", "XDG": "DOGE"}
@@ -347,11 +318,11 @@ def correctness(args, tmp, venv, ca, pem, key, broker):
         finally:
             rc, stats = h.stop()
     # feedsim stopped: truth flushed
-    raw = consume_values(broker.bootstrap, topic)
+    raw = [r.value for r in K.consume_python(broker.bootstrap, [topic])]
     with open(os.path.join(tmp, "records.jsonl"), "wb") as f:
-        for _, _, _, v in raw:
+        for v in raw:
             f.write(v + b"\n")
-    recs = [json.loads(v) for _, _, _, v in raw]
+    recs = [json.loads(v) for v in raw]
     print("paced: %d trades/s per symbol and venue, %s, %.0f s: harness exit %s, received %s, "
           "topic holds %d" % (args.rate, SYMBOLS, args.duration, rc,
                               stats and stats["received"], len(recs)), flush=True)
