@@ -2,13 +2,16 @@
 #   make run    build if needed, then run the daemon with config/feedhandler.ini
 #   make test   build, then run every test (unit + integration); non-zero on any failure
 # Options: SANITIZE=1 (ASan+UBSan build in build/asan), TSAN=1 (ThreadSanitizer build in
-#          build/tsan; not with SANITIZE=1), WERROR=1, FUZZ=1, CONFIG=path, JOBS=n,
+#          build/tsan; not with SANITIZE=1), WERROR=1, FUZZ=1, CONFIG=path, JOBS=n (build),
+#          TEST_JOBS=n (tests at once; default one more than the cores: most integration tests
+#          wait on processes, sockets and brokers rather than compute),
 #          KAFKA=host:port (make run: produce to Kafka)
 SANITIZE ?= 0
 TSAN     ?= 0
 WERROR   ?= 0
 CONFIG   ?= config/feedhandler.ini
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+TEST_JOBS ?= $(shell echo $$(( $(JOBS) + 1 )))
 CTEST_ARGS ?=
 
 ifeq ($(SANITIZE)$(TSAN),11)
@@ -64,7 +67,7 @@ demo: configure
 	@/usr/bin/python3 scripts/demo $(BUILD_DIR) --rate $(DEMO_RATE)
 
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(TEST_JOBS) $(CTEST_ARGS)
 
 bench: build
 	@scripts/bench $(BUILD_DIR) $(QUICK)

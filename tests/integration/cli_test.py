@@ -159,6 +159,18 @@ def offline_sets():
     return [a for k, v in sets.items() for a in ("--set", "%s=%s" % (k, v))]
 
 
+def catches(pid, sig):
+    """True when process pid has a handler installed for sig (/proc/PID/status SigCgt)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except OSError:
+        pass
+    return False
+
+
 def run_until(args, needle, timeout=30):
     """Starts feedhandler, waits for needle on stderr, sends SIGTERM; returns (rc, err)."""
     p = subprocess.Popen([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -168,6 +180,12 @@ def run_until(args, needle, timeout=30):
     os.set_blocking(p.stderr.fileno(), False)
     while needle.encode() not in err and time.monotonic() < end and p.poll() is None:
         select.select([p.stderr], [], [], 0.1)
+        err += p.stderr.read() or b""
+    # SIGTERM only once the daemon catches it: a slow start (a loaded machine, a sanitizer)
+    # would otherwise die of the signal's default action (bounded wait, not a time check).
+    end = time.monotonic() + 60
+    while p.poll() is None and not catches(p.pid, signal.SIGTERM) and time.monotonic() < end:
+        select.select([p.stderr], [], [], 0.05)
         err += p.stderr.read() or b""
     p.send_signal(signal.SIGTERM)
     try:
