@@ -6,6 +6,9 @@
 #include "core/log.h"
 #include "venue/venue.h"
 
+#ifdef FH_MIMALLOC
+#include <mimalloc.h>
+#endif
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -119,6 +122,25 @@ out:
     return rc;
 }
 
+/* The allocator malloc() is served by, for the start-up line: "mimalloc-2.0.9" when the build
+ * links mimalloc and its override took (a block from malloc() lies in its heap), else
+ * "system". */
+static const char *fh_allocator(void)
+{
+#ifdef FH_MIMALLOC
+    static char name[32];
+    void *p = malloc(64);
+    bool ours = p != NULL && mi_is_in_heap_region(p);
+    free(p);
+    if (ours) {
+        int v = mi_version();
+        snprintf(name, sizeof(name), "mimalloc-%d.%d.%d", v / 100, v / 10 % 10, v % 10);
+        return name;
+    }
+#endif
+    return "system";
+}
+
 int fh_cmd_run(int argc, char **argv)
 {
     struct config_opts o;
@@ -131,7 +153,7 @@ int fh_cmd_run(int argc, char **argv)
     if (rc != FH_EXIT_OK)
         goto out;
     fh_log_set_level(cfg.log.level);
-    log_info("starting", "version=%s config=%s", FH_VERSION, o.file);
+    log_info("starting", "version=%s config=%s allocator=%s", FH_VERSION, o.file, fh_allocator());
     fh_config_log(&cfg);
     if (cfg.binance.enabled || cfg.kraken.enabled)
         log_info("venues", "binance=%s kraken=%s kraken_protocol=%s",

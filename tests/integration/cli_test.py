@@ -209,6 +209,10 @@ def case_run():
     for args in (["-c", SHIPPED, *sets], ["run", "-c", SHIPPED, *sets]):
         rc, out, err = run_until(args, 'msg="running"')
         expect(rc == 0, f"{args} exits 0 on SIGTERM (got {rc})", out, err)
+        # The build's allocator serves malloc (mimalloc's override took, or the system's).
+        want = "allocator=mimalloc-" if os.environ.get("FH_MALLOC") == "mimalloc" else \
+            "allocator=system"
+        expect(want in err, "the start-up line names the allocator in use (%s)" % want, out, err)
         expect("key=binance.symbols value=\"BTCUSDT,ETHUSDT\"" in err,
                "run mode logs the effective settings", out, err)
         expect('msg="symbol metadata loaded" venue=binance source="file ' in err,
