@@ -48,6 +48,8 @@
     V(FH_SINK_TYPE_STDOUT, "stdout") V(FH_SINK_TYPE_FILE, "file") V(FH_SINK_TYPE_KAFKA, "kafka")
 #define FH_CFG_ENUM_sink_format(V) \
     V(FH_SINK_FORMAT_JSON, "json") V(FH_SINK_FORMAT_AVRO, "avro")
+#define FH_CFG_ENUM_sink_profile(V) \
+    V(FH_SINK_PROFILE_THROUGHPUT, "throughput") V(FH_SINK_PROFILE_LATENCY, "latency")
 #define FH_CFG_ENUM_binance_channel(V) \
     V(FH_BINANCE_CHANNEL_TRADE, "trade") V(FH_BINANCE_CHANNEL_AGGTRADE, "aggTrade")
 #define FH_CFG_ENUM_spool_fsync(V) \
@@ -55,10 +57,10 @@
 #define FH_CFG_ENUM_spool_on_full(V) \
     V(FH_CFG_ON_FULL_DROP, "drop") V(FH_CFG_ON_FULL_BACKPRESSURE, "backpressure") V(FH_CFG_ON_FULL_STOP, "stop")
 /* Every list above; config.c builds a table of names for each. */
-#define FH_CFG_ENUMS(X) X(log_level) X(sink_type) X(sink_format) X(binance_channel) X(spool_fsync) X(spool_on_full)
+#define FH_CFG_ENUMS(X) X(log_level) X(sink_type) X(sink_format) X(sink_profile) X(binance_channel) X(spool_fsync) X(spool_on_full)
 /* The lists whose C type config.h declares, as enum fh_config_<list> (log_level's type,
  * enum fh_log_level, belongs to core/log.h). */
-#define FH_CFG_NEW_ENUMS(X) X(sink_type) X(sink_format) X(binance_channel) X(spool_fsync) X(spool_on_full)
+#define FH_CFG_NEW_ENUMS(X) X(sink_type) X(sink_format) X(sink_profile) X(binance_channel) X(spool_fsync) X(spool_on_full)
 #endif
 /* clang-format on */
 
@@ -85,6 +87,7 @@ FH_CFG_KEY(sink, type, ENUM, (enum fh_config_sink_type, sink_type), "stdout", "D
 FH_CFG_KEY(sink, format, ENUM, (enum fh_config_sink_format, sink_format), "json", "Record encoding: JSON lines or Avro (schemas/trade.avsc).")
 FH_CFG_KEY(sink, path, STRING, (NULL), "", "Output file for sink.type=file (required then).")
 FH_CFG_KEY(sink, topic, STRING, (check_topic), "trades", "Kafka topic for sink.type=kafka.")
+FH_CFG_KEY(sink, profile, ENUM, (enum fh_config_sink_profile, sink_profile), "throughput", "Kafka producer defaults: throughput (linger.ms=5: batches of 5 ms, fewer requests, less CPU per trade) or latency (linger.ms=0 and socket.nagle.disable=true: each record is sent as soon as the producer's thread takes it, for a lower receive -> ack time at more CPU and requests per trade); a property set in [kafka] still wins.")
 FH_CFG_KEY(sink, flush_timeout_ms, MS, (0, 600000), "10000", "At shutdown, how long the sink may take to deliver what it holds.")
 FH_CFG_KEY(sink, topic_per_venue, BOOL, (), "false", "One Kafka topic per venue, <topic>.<venue> (trades.binance), each with its own registry subject.")
 FH_CFG_KEY(sink, buffer_bytes, SIZE, (65536, 1073741824), "8388608", "Memory buffer of the stdout and file sinks; when it is full the engine stops reading the exchanges until it drains.")

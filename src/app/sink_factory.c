@@ -61,6 +61,7 @@ static struct fh_sink *kafka_from_config(const struct fh_config *c, enum fh_sink
         .format = c->sink.format == FH_SINK_FORMAT_AVRO ? FH_SINK_AVRO : FH_SINK_JSON,
         .topic = c->sink.topic,
         .topic_per_venue = c->sink.topic_per_venue,
+        .latency_profile = c->sink.profile == FH_SINK_PROFILE_LATENCY,
         .venues = venues,
         .nvenues = nvenues,
         .gap_topic = c->backfill.gap_topic,

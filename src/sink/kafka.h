@@ -54,6 +54,9 @@
 
 /* The producer defaults as name, value pairs, NULL-terminated; [kafka] overrides them. */
 extern const char *const FH_KAFKA_DEFAULTS[][2];
+/* The latency profile's producer properties, over the defaults ({NULL, NULL} ends it); a
+ * property given in [kafka] still replaces them. */
+extern const char *const FH_KAFKA_LATENCY[][2];
 
 struct fh_kafka_prop {
     const char *name;
@@ -71,6 +74,8 @@ struct fh_kafka_sink_config {
     enum fh_sink_format format;
     const char *topic;    /* the topic, or the prefix with topic_per_venue */
     bool topic_per_venue; /* topic "<topic>.<venue>", subject "<topic>.<venue>-value" */
+    /* The latency profile (sink.profile = latency): FH_KAFKA_LATENCY over FH_KAFKA_DEFAULTS. */
+    bool latency_profile;
     /* The venues expected: their topics are created and their subjects registered at
      * start-up. A record of another venue gets its topic on first use. */
     const char *const *venues;

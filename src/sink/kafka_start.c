@@ -37,6 +37,14 @@ const char *const FH_KAFKA_DEFAULTS[][2] = {
     {NULL, NULL},
 };
 
+/* No batching delay, and no Nagle delay behind a request still unanswered: a record leaves
+ * as soon as the broker thread takes it (more requests, more CPU per trade; bench/README.md). */
+const char *const FH_KAFKA_LATENCY[][2] = {
+    {"linger.ms", "0"},
+    {"socket.nagle.disable", "true"},
+    {NULL, NULL},
+};
+
 /* ---- topics ---------------------------------------------------------------------------------- */
 
 static bool topic_name_ok(const char *s)
@@ -216,6 +224,12 @@ static rd_kafka_conf_t *build_conf(const struct fh_kafka_sink_config *cfg, struc
     for (size_t i = 0; FH_KAFKA_DEFAULTS[i][0] != NULL; i++) {
         if (!prop_given(cfg, FH_KAFKA_DEFAULTS[i][0]) &&
             conf_set(conf, FH_KAFKA_DEFAULTS[i][0], FH_KAFKA_DEFAULTS[i][1], err, errlen) != 0)
+            goto fail;
+    }
+    /* The profile's properties replace the defaults they name. */
+    for (size_t i = 0; cfg->latency_profile && FH_KAFKA_LATENCY[i][0] != NULL; i++) {
+        if (!prop_given(cfg, FH_KAFKA_LATENCY[i][0]) &&
+            conf_set(conf, FH_KAFKA_LATENCY[i][0], FH_KAFKA_LATENCY[i][1], err, errlen) != 0)
             goto fail;
     }
     for (size_t i = 0; i < cfg->nprops; i++) {
@@ -401,6 +415,11 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
         goto fail;
     }
     ks->stamp_mask = slots - 1;
+    /* What the profile and [kafka] made of the batching, for the start-up line. */
+    uint64_t linger_ms = conf_u64(conf, "linger.ms", 5);
+    char nagle[8] = "?";
+    size_t nagle_n = sizeof(nagle);
+    rd_kafka_conf_get(conf, "socket.nagle.disable", nagle, &nagle_n);
     char kerr[512];
     ks->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
     if (ks->rk == NULL) {
@@ -441,8 +460,12 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
     else if (cfg->format == FH_SINK_AVRO && !ks->reg.url)
         log_info("kafka: no schema registry, fixed schema id: Confluent wire format",
                  "schema_id=%u", ks->schema_id);
-    log_info("kafka sink ready", "topic=%s%s encoding=\"%s\" spool=%s", ks->topic_base,
-             ks->per_venue ? ".<venue>" : "", framing, cfg->spool ? cfg->spool->dir : "off");
+    log_info("kafka sink ready",
+             "topic=%s%s encoding=\"%s\" spool=%s profile=%s linger_ms=%" PRIu64
+             " nagle_disable=%s",
+             ks->topic_base, ks->per_venue ? ".<venue>" : "", framing,
+             cfg->spool ? cfg->spool->dir : "off", cfg->latency_profile ? "latency" : "throughput",
+             linger_ms, nagle);
     *why = FH_KAFKA_START_OK;
     return &ks->base;
 fail:

@@ -244,6 +244,7 @@ static void test_key_names_are_the_contract(void **state)
         {"record", "buffer_bytes"},
         /* The Kafka sink's keys. */
         {"sink", "topic_per_venue"},
+        {"sink", "profile"},
         {"schema_registry", "timeout_ms"},
         {"spool", "dir"},
         {"spool", "max_bytes"},

@@ -804,6 +804,52 @@ static void test_bad_property_is_a_configuration_error(void **state)
     assert_non_null(strstr(err, "invalid Kafka topic"));
 }
 
+/* Starts a sink (no broker needed) and returns its start-up log (to free). */
+static char *start_log(bool latency, const struct fh_kafka_prop *extra)
+{
+    char *dir = fh_test_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/log", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    fh_log_set_fd(fd);
+    struct fh_kafka_prop props[2] = {{"bootstrap.servers", "127.0.0.1:9"}};
+    if (extra != NULL)
+        props[1] = *extra;
+    struct fh_kafka_sink_config kc = {.format = FH_SINK_AVRO,
+                                      .topic = TOPIC,
+                                      .props = props,
+                                      .nprops = extra != NULL ? 2 : 1,
+                                      .latency_profile = latency};
+    char err[512];
+    struct fh_sink *s = fh_kafka_sink_new(&kc, NULL, err, sizeof(err));
+    if (s == NULL)
+        fail_msg("fh_kafka_sink_new: %s", err);
+    fh_sink_free(s);
+    fh_log_set_fd(2);
+    close(fd);
+    char *text = fh_test_read_file(path, NULL);
+    rm_rf(dir);
+    return text;
+}
+
+/* sink.profile = latency: no linger, no Nagle; the throughput default lingers 5 ms; a
+ * property given in [kafka] wins over either. */
+static void test_latency_profile_sets_the_producer(void **state)
+{
+    (void)state;
+    char *t = start_log(false, NULL);
+    assert_non_null(strstr(t, "profile=throughput linger_ms=5 nagle_disable=false"));
+    free(t);
+    t = start_log(true, NULL);
+    assert_non_null(strstr(t, "profile=latency linger_ms=0 nagle_disable=true"));
+    free(t);
+    struct fh_kafka_prop linger = {"linger.ms", "2"};
+    t = start_log(true, &linger);
+    assert_non_null(strstr(t, "profile=latency linger_ms=2 nagle_disable=true"));
+    free(t);
+}
+
 static void test_librdkafka_logs_through_our_logger(void **state)
 {
     (void)state;
@@ -852,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_wake_fd_signals_delivery_reports),
         cmocka_unit_test(test_bad_property_is_a_configuration_error),
         cmocka_unit_test(test_librdkafka_logs_through_our_logger),
+        cmocka_unit_test(test_latency_profile_sets_the_producer),
     };
     if (getenv("FH_TEST_FILTER") != NULL)
         cmocka_set_test_filter(getenv("FH_TEST_FILTER"));
