@@ -11,11 +11,12 @@ they can be compared as a ratio on this noisy shared machine:
 
 Two loads per broker: "blast" (feedsim --blast: as fast as the handler takes them; the
 producer's full queue pushes back on the feeds, so the figure is what the sink delivers) and
-"rate" (50,000 trades/s offered: 6 books at 8,333/s). Reported per measurement: trades
+"rate" (50,000 trades/s offered: 6 books at 8,333/s); "5k" (5,000 trades/s offered). Reported per measurement: trades
 acknowledged by the broker per second (feedhandler_sink_delivered_total over the window),
 the handler's CPU per trade, and the receive -> ack p99 over the last 10 s
 (feedhandler_kafka_receive_to_ack_recent_p99_seconds). Each topic is fresh (4 partitions).
 
+--profiles throughput,latency measures each sink.profile (labels instead of builds).
 --base BUILD runs the same measurements with a second build (interleaved, same brokers) and
 reports BUILD / BASE ratios. --runs N repeats everything N times: min and median of each
 figure. Not a test: nothing is asserted.
@@ -34,7 +35,7 @@ import feedsim_lib  # noqa: E402
 import kafka_lib as K  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
-LOADS = {"blast": ["--blast"], "rate": ["--rate", "8333"]}
+LOADS = {"blast": ["--blast"], "rate": ["--rate", "8333"], "5k": ["--rate", "833"]}
 
 
 def cpu_s(pid):
@@ -53,7 +54,7 @@ def sample(h):
             "p99": g("feedhandler_kafka_receive_to_ack_recent_p99_seconds")}
 
 
-def measure(build, broker, reg, load, seconds, tmp, topic):
+def measure(build, broker, reg, load, seconds, tmp, topic, profile="throughput", props=None):
     feedsim_lib.FEEDSIM = os.path.join(build, "tools", "feedsim")
     engine_lib.FEEDHANDLER = os.path.join(build, "feedhandler")
     broker.create(topic, 4)
@@ -63,6 +64,8 @@ def measure(build, broker, reg, load, seconds, tmp, topic):
     with engine_lib.Feedsim(*args) as fs:
         extra = K.kafka_sections(broker, topic, registry=reg)
         extra["log"] = {"level": "warn"}
+        extra["sink"]["profile"] = profile
+        extra["kafka"].update(props or {})
         cfg = engine_lib.handler_config(fs, tmp, ca, extra=extra)
         with engine_lib.Handler(cfg, tmp, name=topic) as h:
             h.wait_ready()
@@ -84,10 +87,22 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--loads", default="blast,rate")
+    ap.add_argument("--profiles", default="throughput",
+                    help="sink.profile values to measure (throughput,latency): each is a label")
+    ap.add_argument("--kafka", action="append", default=[], metavar="PROPERTY=VALUE",
+                    help="a [kafka] property for every handler (repeatable)")
     args = ap.parse_args()
+    props = dict(kv.split("=", 1) for kv in args.kafka)
     builds = [("build", os.path.abspath(args.build))]
     if args.base:
         builds.append(("base", os.path.abspath(args.base)))
+    profiles = args.profiles.split(",")
+    if len(profiles) > 1 or profiles != ["throughput"]:
+        if args.base:
+            ap.error("--base and --profiles exclude each other")
+        builds = [(p, builds[0][1], p) for p in profiles]
+    else:
+        builds = [(label, b, "throughput") for label, b in builds]
     loads = args.loads.split(",")
     tmp = engine_lib.tmpdir("bench-kafka-e2e-")
     results = {}  # (label, broker, load) -> [measurement]
@@ -96,16 +111,17 @@ def main():
         for run in range(args.runs):
             for bname, broker in (("mock", mock), ("real", real)):
                 for load in loads:
-                    for label, build in builds:
+                    for label, build, profile in builds:
                         i += 1
-                        m = measure(build, broker, reg, load, args.seconds, tmp, "bench%d" % i)
+                        m = measure(build, broker, reg, load, args.seconds, tmp, "bench%d" % i,
+                                    profile, props)
                         results.setdefault((label, bname, load), []).append(m)
                         print("run %d %-5s %-4s %-5s: %9.0f acked/s, %6.2f us CPU/trade, "
                               "p99 receive->ack %7.1f ms" % (run + 1, label, bname, load,
                                                              m["acked/s"], m["cpu_us"],
                                                              m["p99_ms"]), flush=True)
         real.stop()
-    print("\nmin / median of %d runs (%s):" % (args.runs, ", ".join(b for _, b in builds)))
+    print("\nmin / median of %d runs (%s):" % (args.runs, ", ".join(b for _, b, _ in builds)))
     for (label, bname, load), ms in sorted(results.items()):
         cols = []
         for k in ("acked/s", "cpu_us", "p99_ms"):
@@ -117,7 +133,7 @@ def main():
         r = [x[k] / y[k] for x, y in zip(results[a], results[b]) if y[k]]
         return "min %.3f, median %.3f" % (min(r), statistics.median(r)) if r else "n/a"
     print("\nratios, per run:")
-    for label, _ in builds:
+    for label, _, _ in builds:
         for load in loads:
             print("  %s %s: real/mock acked/s %s; CPU/trade %s" % (
                 label, load, ratio((label, "real", load), (label, "mock", load), "acked/s"),

@@ -6,6 +6,7 @@ instead, through one real Apache Kafka broker (issue 15). Not a test: nothing is
 Handlers (each in its own process, its CPU measured alone from /proc/PID/stat, all threads):
   feedhandler  ours: Avro, Confluent framing + the registry stand-in, acks=all, idempotent,
                lz4 (config defaults), TLS to feedsim
+  feedhandler-latency  the same with sink.profile = latency (linger.ms 0, Nagle off)
   baseline     bench/baseline/handler.py: the Python asyncio handler this project replaces
                (Avro + registry, confluent-kafka acks=all, idempotent, linger 5 ms, lz4), TLS
   cryptofeed   cryptofeed from PyPI, unmodified, its Kafka backend (bench/peers/cryptofeed)
@@ -62,6 +63,45 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
+def thread_cpu_s(pid, tid):
+    with open("/proc/%d/task/%d/stat" % (pid, tid)) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def scrape(url):
+    """The handler's parsed /metrics, or {} when it does not answer."""
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
+            return engine_lib.parse_metrics(r.read().decode())
+    except OSError:
+        return {}
+
+
+def hist_quantile_bound(a, b, name, q):
+    """The upper bound (seconds) of the histogram bucket holding quantile q of the
+    observations made between scrapes a and b (every label set summed), or None."""
+    def cum(m):
+        c = {}
+        for (n, lab), v in m.items():
+            if n == name + "_bucket":
+                le = dict(lab)["le"]
+                c[le] = c.get(le, 0) + v
+        return c
+    ca, cb = cum(a), cum(b)
+    les = sorted(cb, key=lambda x: float("inf") if x == "+Inf" else float(x))
+    if not les:
+        return None
+    total = cb[les[-1]] - ca.get(les[-1], 0)
+    if total <= 0:
+        return None
+    for le in les:
+        if cb[le] - ca.get(le, 0) >= q * total:
+            return float("inf") if le == "+Inf" else float(le)
+    return None
+
+
 def proc_status_kb(pid, key):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -102,8 +142,9 @@ class Acked:
 class Run:
     """One handler process against one feedsim and one topic."""
 
-    def __init__(self, name, cmd, env=None, cwd=None, log=None):
+    def __init__(self, name, cmd, env=None, cwd=None, log=None, metrics_url=None):
         self.name = name
+        self.metrics_url = metrics_url  # ours: its /metrics (own figures beside the common ones)
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, **(env or {})), cwd=cwd)
@@ -142,6 +183,7 @@ class Handler:
 class Ours(Handler):
     name = "feedhandler"
     registry = True
+    profile = "throughput"  # sink.profile
 
     def __init__(self, build):
         self.binary = os.path.join(build, "feedhandler")
@@ -157,11 +199,19 @@ class Ours(Handler):
                                         binance_symbols=BINANCE_SYMBOLS,
                                         kraken_symbols=KRAKEN_SYMBOLS)
         cfg["backfill"] = {"enabled": False}  # the same work as the peers: the stream only
+        cfg["sink"]["profile"] = self.profile
         ini = os.path.join(ctx["tmp"], ctx["topic"] + ".ini")
         with open(ini, "w") as f:
             f.write(engine_lib.ini_text(cfg))
         return Run(self.name, [self.binary, "-c", ini],
-                   log=os.path.join(ctx["tmp"], ctx["topic"] + ".log"))
+                   log=os.path.join(ctx["tmp"], ctx["topic"] + ".log"),
+                   metrics_url="http://" + cfg["metrics"]["listen"])
+
+
+class OursLatency(Ours):
+    """Ours with sink.profile = latency (linger.ms 0, Nagle off)."""
+    name = "feedhandler-latency"
+    profile = "latency"
 
 
 class Baseline(Handler):
@@ -274,15 +324,27 @@ def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
                 return out
             time.sleep(warmup)
             pid = r.proc.pid
+            own = r.metrics_url is not None
+            a_m = scrape(r.metrics_url) if own else {}
             a_n, a_cpu, a_t = acked(), proc_cpu_s(pid), time.monotonic()
+            a_eng = thread_cpu_s(pid, pid) if own else 0  # ours: the engine is the main thread
             lag_from = int(time.time() * 1e6)
             time.sleep(seconds)
             b_n, b_cpu, b_t = acked(), proc_cpu_s(pid), time.monotonic()
+            b_eng = thread_cpu_s(pid, pid) if own else 0
             lag_to = int(time.time() * 1e6)
             n, dt = b_n - a_n, b_t - a_t
             out.update({"acked_per_s": n / dt, "cpu_us_per_trade": (b_cpu - a_cpu) / n * 1e6
                         if n else None, "cores": (b_cpu - a_cpu) / dt,
                         "rss_mb": (proc_status_kb(pid, "VmHWM") or 0) / 1024.0})
+            if own:
+                b_m = scrape(r.metrics_url)
+                q = hist_quantile_bound(a_m, b_m, "feedhandler_receive_to_enqueue_seconds", 0.99)
+                ack = [v for (k, _), v in b_m.items()
+                       if k == "feedhandler_kafka_receive_to_ack_recent_p99_seconds"]
+                out.update({"engine_us_per_trade": (b_eng - a_eng) / n * 1e6 if n else None,
+                            "enqueue_p99_le_us": q * 1e6 if q is not None else None,
+                            "receive_to_ack_p99_ms": ack[0] * 1e3 if ack else None})
         finally:
             stopped_us = int(time.time() * 1e6)
             out["exit"] = r.stop()
@@ -377,8 +439,8 @@ def write_report(path, results, skipped, args, started):
                   "trade -> broker p50 / p99 ms (medians) | lost | dup | out of order | inexact |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         ours = by.get((load, "feedhandler"), [])
-        for (ld, h), ms in sorted(by.items(), key=lambda x: (x[0][1] != "feedhandler",
-                                                             x[0][1])):
+        for (ld, h), ms in sorted(by.items(), key=lambda x: (
+                not x[0][1].startswith("feedhandler"), x[0][1])):
             if ld != load:
                 continue
             errs = [m.get("error") or m.get("feedcmp_error") for m in ms
@@ -401,11 +463,23 @@ def write_report(path, results, skipped, args, started):
             lines.append("| " + " | ".join(row) + " |")
             for e in errs:
                 lines.append("| | error: %s |||||||||| " % e.replace("|", "/").replace("\n", " "))
+        own = [(h, ms) for (ld, h), ms in sorted(by.items())
+               if ld == load and any(m.get("engine_us_per_trade") is not None for m in ms)]
+        if own:
+            lines += ["", "feedhandler's own figures (its threads and its /metrics):", "",
+                      "| handler | engine thread CPU µs/trade | receive -> enqueued p99 "
+                      "(bucket bound) µs | receive -> broker ack p99, last 10 s, ms |",
+                      "|---|---|---|---|"]
+            for h, ms in own:
+                lines.append("| %s | %s | %s | %s |" % (
+                    h, mmm([m.get("engine_us_per_trade") for m in ms], "%.2f"),
+                    mmm([m.get("enqueue_p99_le_us") for m in ms], "%.0f"),
+                    mmm([m.get("receive_to_ack_p99_ms") for m in ms], "%.2f")))
         if ours:
             oc, oa = med([m.get("cpu_us_per_trade") for m in ours]), \
                 med([m.get("acked_per_s") for m in ours])
             for (ld, h), ms in sorted(by.items()):
-                if ld != load or h == "feedhandler":
+                if ld != load or h.startswith("feedhandler"):
                     continue
                 pc, pa = med([m.get("cpu_us_per_trade") for m in ms]), \
                     med([m.get("acked_per_s") for m in ms])
@@ -465,7 +539,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--loads", default="5k,50k,blast")
-    ap.add_argument("--handlers", default="feedhandler,baseline,cryptofeed,ccxt")
+    ap.add_argument("--handlers",
+                    default="feedhandler,feedhandler-latency,baseline,cryptofeed,ccxt")
     ap.add_argument("--report", default=os.path.join(HERE, "results", "REPORT.md"))
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
@@ -475,7 +550,8 @@ def main():
     args.loads = args.loads.split(",")
     feedsim_lib.FEEDSIM = os.path.join(args.build, "tools", "feedsim")
     engine_lib.FEEDHANDLER = os.path.join(args.build, "feedhandler")
-    table = {"feedhandler": Ours(args.build), "baseline": Baseline(),
+    table = {"feedhandler": Ours(args.build), "feedhandler-latency": OursLatency(args.build),
+             "baseline": Baseline(),
              "cryptofeed": Cryptofeed(), "ccxt": Ccxt()}
     handlers, skipped = [], []
     for name in args.handlers.split(","):
