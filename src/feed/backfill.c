@@ -10,6 +10,7 @@
 #include "feed/backfill_int.h"
 
 #include "core/err.h"
+#include "core/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,7 +129,7 @@ int fh_backfill_init(struct fh_backfill *bf, const struct fh_backfill_config *cf
     bf->ev_cap = c->events_cap > 0 ? c->events_cap : 2 * c->max_jobs + 2;
     bf->jobs = calloc(c->max_jobs, sizeof(*bf->jobs));
     bf->tracks = calloc(c->max_tracks, sizeof(*bf->tracks));
-    bf->pool = calloc(c->hold_capacity, sizeof(*bf->pool));
+    bf->pool = fh_lazy_calloc(c->hold_capacity, sizeof(*bf->pool));
     bf->events = calloc(bf->ev_cap, sizeof(*bf->events));
     if (bf->jobs == NULL || bf->tracks == NULL || bf->pool == NULL || bf->events == NULL) {
         fh_backfill_release(bf);
@@ -150,7 +151,7 @@ void fh_backfill_release(struct fh_backfill *bf)
 {
     free(bf->jobs);
     free(bf->tracks);
-    free(bf->pool);
+    fh_lazy_free(bf->pool, bf->cfg.hold_capacity, sizeof(*bf->pool));
     free(bf->events);
     memset(bf, 0, sizeof(*bf));
 }

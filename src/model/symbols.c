@@ -1,6 +1,7 @@
 #include "model/symbols.h"
 
 #include "core/err.h"
+#include "core/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,20 +25,21 @@ int fh_symbols_init(struct fh_symbols *t, size_t max)
     size_t cap = 16;
     while (cap < max * 2)
         cap *= 2;
-    t->items = calloc(max, sizeof(*t->items));
+    /* Filled from the front: pages become resident as symbols are added (core/mem.h). */
+    t->max = max; /* before: fh_symbols_release frees items by their count */
+    t->index_cap = cap;
+    t->items = fh_lazy_calloc(max, sizeof(*t->items));
     t->index = calloc(cap, sizeof(*t->index));
     if (t->items == NULL || t->index == NULL) {
         fh_symbols_release(t);
         return FH_ENOMEM;
     }
-    t->max = max;
-    t->index_cap = cap;
     return 0;
 }
 
 void fh_symbols_release(struct fh_symbols *t)
 {
-    free(t->items);
+    fh_lazy_free(t->items, t->max, sizeof(*t->items));
     free(t->index);
     memset(t, 0, sizeof(*t));
 }

@@ -6,6 +6,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/thread.h"
 
 #include <errno.h>
@@ -14,6 +15,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* A large lazy array is zero and costs no memory until touched, whatever the allocator
+ * (mimalloc's calloc zeroes, so resident, every page it hands out); a small one is calloc's. */
+static void test_lazy_calloc_touches_nothing(void **state)
+{
+    (void)state;
+    size_t n = 1000000, size = 40; /* 40 MB */
+    unsigned char *p = fh_lazy_calloc(n, size);
+    assert_non_null(p);
+    assert_int_equal(fh_test_resident_pages(p, n * size), 0);
+    p[0] = 1;
+    p[n * size - 1] = 2;
+    assert_int_equal(fh_test_resident_pages(p, n * size), 2);
+    assert_int_equal(p[12345], 0);
+    fh_lazy_free(p, n, size);
+    unsigned char *small = fh_lazy_calloc(100, 8);
+    assert_non_null(small);
+    for (size_t i = 0; i < 800; i++)
+        assert_int_equal(small[i], 0);
+    fh_lazy_free(small, 100, 8);
+    fh_lazy_free(NULL, n, size);
+    assert_null(fh_lazy_calloc(SIZE_MAX / 2, 4)); /* overflow */
+}
 
 /* Captures what the logger writes through a pipe. */
 static size_t capture_log(void (*emit)(void), char *out, size_t cap)
@@ -231,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_buf_bounded_growth),
+        cmocka_unit_test(test_lazy_calloc_touches_nothing),
         cmocka_unit_test(test_fbuf_overflow_is_sticky),
         cmocka_unit_test(test_str_views),
         cmocka_unit_test(test_formatters),

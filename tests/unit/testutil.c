@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 const char *fh_test_corpus_dir(void)
@@ -103,4 +105,20 @@ size_t fh_test_each_file(const char *dir, const char *suffix,
     }
     free(names);
     return visited;
+}
+
+/* Pages of [p, p + bytes) resident in memory (mincore). */
+size_t fh_test_resident_pages(const void *p, size_t bytes)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = (uintptr_t)p & ~(uintptr_t)(pg - 1);
+    size_t n = ((uintptr_t)p + bytes - start + pg - 1) / pg;
+    unsigned char *vec = malloc(n);
+    assert_non_null(vec);
+    assert_int_equal(mincore((void *)start, n * pg, vec), 0);
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += vec[i] & 1;
+    free(vec);
+    return r;
 }

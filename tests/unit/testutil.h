@@ -17,6 +17,9 @@ const char *fh_test_corpus_dir(void);
 /* Reads a whole file into a malloc'd NUL-terminated buffer; fails the test on error. */
 char *fh_test_read_file(const char *path, size_t *len);
 
+/* Pages of [p, p + bytes) resident in memory (mincore). */
+size_t fh_test_resident_pages(const void *p, size_t bytes);
+
 /* Creates a fresh temporary directory; returns its malloc'd path. */
 char *fh_test_tmpdir(void);
 
