@@ -804,15 +804,22 @@ static void test_bad_property_is_a_configuration_error(void **state)
     assert_non_null(strstr(err, "invalid Kafka topic"));
 }
 
+/* Sends the log to the file dir/log (path receives its name); returns its descriptor. */
+static int log_to_file(const char *dir, char *path, size_t n)
+{
+    snprintf(path, n, "%s/log", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    fh_log_set_fd(fd);
+    return fd;
+}
+
 /* Starts a sink (no broker needed) and returns its start-up log (to free). */
 static char *start_log(bool latency, const struct fh_kafka_prop *extra)
 {
     char *dir = fh_test_tmpdir();
     char path[4200];
-    snprintf(path, sizeof(path), "%s/log", dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    fh_log_set_fd(fd);
+    int fd = log_to_file(dir, path, sizeof(path));
     struct fh_kafka_prop props[2] = {{"bootstrap.servers", "127.0.0.1:9"}};
     if (extra != NULL)
         props[1] = *extra;
@@ -855,10 +862,7 @@ static void test_librdkafka_logs_through_our_logger(void **state)
     (void)state;
     char *dir = fh_test_tmpdir();
     char path[4200];
-    snprintf(path, sizeof(path), "%s/log", dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    fh_log_set_fd(fd);
+    int fd = log_to_file(dir, path, sizeof(path));
     /* A port nothing listens on: librdkafka logs the failed connection. */
     struct fh_kafka_prop props[] = {{"bootstrap.servers", "127.0.0.1:9"}};
     struct fh_kafka_sink_config kc = {
