@@ -102,6 +102,42 @@ def hist_quantile_bound(a, b, name, q):
     return None
 
 
+def first_append_s(bootstrap, topic):
+    """The topic's earliest record timestamp (LogAppendTime), in seconds since the epoch."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-first-%d" % os.getpid(),
+                  "enable.auto.commit": False, "log_level": 3})
+    try:
+        md = c.list_topics(topic, timeout=30).topics[topic]
+        c.assign([TopicPartition(topic, p, 0) for p in md.partitions])
+        first, left, deadline = None, set(md.partitions), time.monotonic() + 30
+        while left and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None or m.error():
+                continue
+            if m.partition() in left:
+                left.discard(m.partition())
+                ts = m.timestamp()[1] / 1000.0
+                first = ts if first is None else min(first, ts)
+                c.pause([TopicPartition(topic, m.partition())])
+        return first
+    finally:
+        c.close()
+
+
+def first_streaming_s(log_path):
+    """When ours logged its first "streaming" (a connection's subscriptions acknowledged: the
+    exchange answered), seconds since the epoch, or None."""
+    with open(log_path, "rb") as f:
+        for raw in f:
+            line = raw.decode("utf-8", "replace")
+            if 'msg="streaming"' in line:
+                ts = engine_lib.parse_logfmt(line)["ts"]
+                d = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
+                return d.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return None
+
+
 def proc_status_kb(pid, key):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -194,7 +230,7 @@ class Ours(Handler):
     def start(self, ctx):
         fs = ctx["fs"]
         extra = K.kafka_sections(ctx["broker"], ctx["topic"], registry=ctx["registry"])
-        extra["log"] = {"level": "warn"}
+        extra["log"] = {"level": "info"}  # start-up lines only: "streaming" dates the answer
         cfg = engine_lib.handler_config(fs, ctx["tmp"], ctx["ca"], extra=extra,
                                         binance_symbols=BINANCE_SYMBOLS,
                                         kraken_symbols=KRAKEN_SYMBOLS)
@@ -349,6 +385,12 @@ def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
             stopped_us = int(time.time() * 1e6)
             out["exit"] = r.stop()
             acked.close()
+    if r.metrics_url is not None and out.get("startup_s") is not None:
+        # ours: from the exchange's answer (its first connection streaming) to the first
+        # record appended, both on this machine's clock
+        st, fa = first_streaming_s(r.log.name), first_append_s(broker.bootstrap, topic)
+        if st is not None and fa is not None:
+            out["answer_to_first_ms"] = (fa - st) * 1e3
     if load == "blast":
         return out  # blast frames carry no per-trade truth lines
     rep_path = os.path.join(tmp, topic + ".feedcmp.json")
@@ -468,13 +510,15 @@ def write_report(path, results, skipped, args, started):
         if own:
             lines += ["", "feedhandler's own figures (its threads and its /metrics):", "",
                       "| handler | engine thread CPU µs/trade | receive -> enqueued p99 "
-                      "(bucket bound) µs | receive -> broker ack p99, last 10 s, ms |",
-                      "|---|---|---|---|"]
+                      "(bucket bound) µs | receive -> broker ack p99, last 10 s, ms | "
+                      "exchange answered -> first record appended, ms |",
+                      "|---|---|---|---|---|"]
             for h, ms in own:
-                lines.append("| %s | %s | %s | %s |" % (
+                lines.append("| %s | %s | %s | %s | %s |" % (
                     h, mmm([m.get("engine_us_per_trade") for m in ms], "%.2f"),
                     mmm([m.get("enqueue_p99_le_us") for m in ms], "%.0f"),
-                    mmm([m.get("receive_to_ack_p99_ms") for m in ms], "%.2f")))
+                    mmm([m.get("receive_to_ack_p99_ms") for m in ms], "%.2f"),
+                    mmm([m.get("answer_to_first_ms") for m in ms], "%.0f")))
         if ours:
             oc, oa = med([m.get("cpu_us_per_trade") for m in ours]), \
                 med([m.get("acked_per_s") for m in ours])
