@@ -211,10 +211,14 @@ class Handler:
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
     def sanitized(self):
-        """True for an AddressSanitizer build: its quarantine holds freed memory on purpose,
-        so RSS says nothing about leaks there (LeakSanitizer checks them at exit instead)."""
+        """True for an AddressSanitizer or ThreadSanitizer build, where RSS says nothing
+        about leaks: ASan's quarantine holds freed memory on purpose (LeakSanitizer checks
+        leaks at exit instead), and TSan adds shadow memory for every page first touched, so
+        a table that fills lazily (backfill's hold pool, core/mem.h) grows RSS several times
+        its own size."""
         with open("/proc/%d/maps" % self.proc.pid) as f:
-            return "libasan" in f.read()
+            maps = f.read()
+        return "libasan" in maps or "libtsan" in maps
 
     def rss_kb(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
