@@ -57,14 +57,10 @@ KRAKEN_SYMBOLS = "BTC/USDT,ETH/USD,DOGE/USD"
 CANONICAL = "BTC-USDT,ETH-USD,DOGE-USD"
 
 
-def proc_cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK
-
-
-def thread_cpu_s(pid, tid):
-    with open("/proc/%d/task/%d/stat" % (pid, tid)) as f:
+def proc_cpu_s(pid, tid=None):
+    """utime + stime of process pid (all threads), or of its thread tid alone."""
+    path = "/proc/%d/stat" % pid if tid is None else "/proc/%d/task/%d/stat" % (pid, tid)
+    with open(path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK
 
@@ -363,11 +359,11 @@ def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
             own = r.metrics_url is not None
             a_m = scrape(r.metrics_url) if own else {}
             a_n, a_cpu, a_t = acked(), proc_cpu_s(pid), time.monotonic()
-            a_eng = thread_cpu_s(pid, pid) if own else 0  # ours: the engine is the main thread
+            a_eng = proc_cpu_s(pid, pid) if own else 0  # ours: the engine is the main thread
             lag_from = int(time.time() * 1e6)
             time.sleep(seconds)
             b_n, b_cpu, b_t = acked(), proc_cpu_s(pid), time.monotonic()
-            b_eng = thread_cpu_s(pid, pid) if own else 0
+            b_eng = proc_cpu_s(pid, pid) if own else 0
             lag_to = int(time.time() * 1e6)
             n, dt = b_n - a_n, b_t - a_t
             out.update({"acked_per_s": n / dt, "cpu_us_per_trade": (b_cpu - a_cpu) / n * 1e6
