@@ -171,6 +171,7 @@ FH_CFG_SECTION_END(tls)
 
 FH_CFG_SECTION_BEGIN(metrics, "the metrics and health server (src/obs), with the metrics work", "Prometheus metrics and health checks.")
 FH_CFG_KEY(metrics, listen, HOSTPORT, (true), "", "host:port of the /metrics, /healthz and /readyz server; empty disables it.")
+FH_CFG_KEY(metrics, health_stall_ms, MS, (1000, 3600000), "10000", "/healthz answers 503 when the engine's event loop has not run its timers for this long (a stuck loop); also the shortest sensible liveness-probe failure window.")
 FH_CFG_SECTION_END(metrics)
 
 FH_CFG_SECTION_BEGIN(schema_registry, "the Kafka sink's Avro framing (src/sink), with the sink work", "Confluent Schema Registry.")

@@ -5,6 +5,7 @@
 #include "app/run.h"
 
 #include "app/cli.h"
+#include "app/service.h"
 #include "app/sink_factory.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -38,6 +39,8 @@ struct app {
     struct fh_symbols syms[2];
     bool syms_inited[2];
     struct fh_engine *engine;
+    struct fh_service service;
+    bool service_started;
     uv_signal_t sig_int, sig_term;
     bool signals_inited;
     int signals_seen;
@@ -245,6 +248,11 @@ static void on_engine_done(struct fh_engine *e, void *ctx)
     struct app *a = ctx;
     a->engine_done = true;
     close_signals(a);
+    /* Its timer is the last handle that would keep the loop running. */
+    if (a->service_started) {
+        fh_service_stopping(&a->service);
+        fh_service_close(&a->service);
+    }
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -258,6 +266,8 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     log_info("signal received: shutting down", "signal=%s",
              signum == SIGINT ? "SIGINT" : "SIGTERM");
+    if (a->service_started)
+        fh_service_stopping(&a->service);
     fh_engine_stop(a->engine);
 }
 
@@ -346,9 +356,17 @@ static int start(struct app *a, struct fh_feed_config *f)
         log_error("cannot start the connection engine", "error=\"%s\"", err);
         return rc == FH_ECONFIG ? FH_EXIT_USAGE : FH_EXIT_RUNTIME;
     }
+    rc = fh_service_start(&a->service, &a->loop, fh_engine_ready, a->engine,
+                          c->metrics.health_stall_ms, err, sizeof(err));
+    if (rc != 0) {
+        log_error("cannot set up service notification", "error=\"%s\"", err);
+        return FH_EXIT_USAGE;
+    }
+    a->service_started = true;
     if (a->metrics != NULL) {
-        a->server = fh_metrics_server_start(c->metrics.listen, a->metrics, fh_engine_ready,
-                                            a->engine, err, sizeof(err));
+        a->server =
+            fh_metrics_server_start(c->metrics.listen, a->metrics, fh_engine_ready, a->engine,
+                                    fh_service_health, &a->service, err, sizeof(err));
         if (a->server == NULL) {
             log_error("cannot start the metrics server", "listen=%s error=\"%s\"",
                       c->metrics.listen, err);
@@ -425,6 +443,8 @@ int fh_run_daemon(const struct fh_config *cfg)
     }
     if (a.engine != NULL && exit_code != FH_EXIT_USAGE)
         log_summary(&a, &f);
+    if (a.service_started)
+        fh_service_close(&a.service); /* after a failed start: its timer never ran */
     if (a.engine != NULL) {
         /* After a failed start the engine never ran: close its handles now. */
         fh_engine_stop(a.engine);

@@ -114,15 +114,16 @@ int fh_metrics_render(struct fh_metrics *m, struct fh_buf *out);
 
 /*
  * The HTTP server for /metrics, /healthz and /readyz (libmicrohttpd, its own thread).
- * /healthz answers 200 while the process runs; /readyz asks ready(ctx, why, whylen) and
- * answers 200 or 503 with the reason. listen is "host:port" (port 0 picks one; see
+ * /readyz asks ready(ctx, why, whylen) and /healthz asks health(health_ctx, ...) (NULL:
+ * 200 while the process runs); each answers 200 or 503 with the reason. Both callbacks run
+ * on the server's thread. listen is "host:port" (port 0 picks one; see
  * fh_metrics_server_port). Returns NULL with a sentence in err on failure.
  */
 struct fh_metrics_server;
 typedef int (*fh_ready_fn)(void *ctx, char *why, size_t whylen); /* 1 ready, 0 not */
 struct fh_metrics_server *fh_metrics_server_start(const char *listen, struct fh_metrics *m,
-                                                  fh_ready_fn ready, void *ctx, char *err,
-                                                  size_t errlen);
+                                                  fh_ready_fn ready, void *ctx, fh_ready_fn health,
+                                                  void *health_ctx, char *err, size_t errlen);
 int fh_metrics_server_port(const struct fh_metrics_server *s);
 void fh_metrics_server_stop(struct fh_metrics_server *s);
 

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +22,8 @@ struct fh_metrics_server {
     struct fh_metrics *m;
     fh_ready_fn ready;
     void *ctx;
+    fh_ready_fn health;
+    void *health_ctx;
     int port;
 };
 
@@ -60,11 +63,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len,
                      MHD_RESPMEM_MUST_FREE);
     }
-    if (strcmp(url, "/healthz") == 0)
-        return reply(c, 200, "text/plain", (void *)"ok\n", 3, MHD_RESPMEM_PERSISTENT);
-    if (strcmp(url, "/readyz") == 0) {
-        char why[256] = "ready";
-        int ok = s->ready ? s->ready(s->ctx, why, sizeof(why)) : 1;
+    bool health = strcmp(url, "/healthz") == 0;
+    if (health || strcmp(url, "/readyz") == 0) {
+        char why[256] = "ok";
+        fh_ready_fn fn = health ? s->health : s->ready;
+        int ok = fn ? fn(health ? s->health_ctx : s->ctx, why, sizeof(why)) : 1;
         char body[300];
         int n = snprintf(body, sizeof(body), "%s\n", why);
         return reply(c, ok ? 200 : 503, "text/plain", body, (size_t)n, MHD_RESPMEM_MUST_COPY);
@@ -105,8 +108,8 @@ static int resolve(const char *listen, struct sockaddr_storage *ss, socklen_t *l
 }
 
 struct fh_metrics_server *fh_metrics_server_start(const char *listen, struct fh_metrics *m,
-                                                  fh_ready_fn ready, void *ctx, char *err,
-                                                  size_t errlen)
+                                                  fh_ready_fn ready, void *ctx, fh_ready_fn health,
+                                                  void *health_ctx, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -120,6 +123,8 @@ struct fh_metrics_server *fh_metrics_server_start(const char *listen, struct fh_
     s->m = m;
     s->ready = ready;
     s->ctx = ctx;
+    s->health = health;
+    s->health_ctx = health_ctx;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;

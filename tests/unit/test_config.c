@@ -208,6 +208,7 @@ static void test_key_names_are_the_contract(void **state)
         {"tls", "ca_file"},
         {"tls", "verify"},
         {"metrics", "listen"},
+        {"metrics", "health_stall_ms"},
         {"schema_registry", "url"},
         /* The connection engine's keys. */
         {"sink", "buffer_bytes"},

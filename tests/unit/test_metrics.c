@@ -167,6 +167,14 @@ static int ready_cb(void *ctx, char *why, size_t whylen)
     return ready_value;
 }
 
+static int health_value;
+static int health_cb(void *ctx, char *why, size_t whylen)
+{
+    (void)ctx;
+    snprintf(why, whylen, "%s", health_value ? "ok" : "event loop stalled");
+    return health_value;
+}
+
 static void test_http_endpoints(void **state)
 {
     (void)state;
@@ -176,7 +184,7 @@ static void test_http_endpoints(void **state)
     fh_counter_add(&c, 42);
     char err[256];
     struct fh_metrics_server *s =
-        fh_metrics_server_start("127.0.0.1:0", m, ready_cb, NULL, err, sizeof(err));
+        fh_metrics_server_start("127.0.0.1:0", m, ready_cb, NULL, NULL, NULL, err, sizeof(err));
     assert_non_null(s);
     int port = fh_metrics_server_port(s);
     assert_true(port > 0);
@@ -186,6 +194,7 @@ static void test_http_endpoints(void **state)
     assert_non_null(strstr(b.data, "x_total 42\n"));
     fh_buf_reset(&b);
     assert_int_equal(http_get(port, "/healthz", &b), 200);
+    assert_string_equal(b.data, "ok\n");
     fh_buf_reset(&b);
     ready_value = 0;
     assert_int_equal(http_get(port, "/readyz", &b), 503);
@@ -199,9 +208,24 @@ static void test_http_endpoints(void **state)
     /* A second server on the same port is a clear error. */
     char listen[64];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-    assert_null(fh_metrics_server_start(listen, m, NULL, NULL, err, sizeof(err)));
+    assert_null(fh_metrics_server_start(listen, m, NULL, NULL, NULL, NULL, err, sizeof(err)));
     assert_non_null(strstr(err, "cannot listen for metrics"));
-    assert_null(fh_metrics_server_start("nonsense", m, NULL, NULL, err, sizeof(err)));
+    assert_null(fh_metrics_server_start("nonsense", m, NULL, NULL, NULL, NULL, err, sizeof(err)));
+    fh_metrics_server_stop(s);
+    /* /healthz asks its own callback: a stalled loop answers 503 with the reason. */
+    s = fh_metrics_server_start("127.0.0.1:0", m, ready_cb, NULL, health_cb, NULL, err,
+                                sizeof(err));
+    assert_non_null(s);
+    port = fh_metrics_server_port(s);
+    fh_buf_init(&b, 1 << 20);
+    health_value = 0;
+    assert_int_equal(http_get(port, "/healthz", &b), 503);
+    assert_string_equal(b.data, "event loop stalled\n");
+    fh_buf_reset(&b);
+    health_value = 1;
+    assert_int_equal(http_get(port, "/healthz", &b), 200);
+    assert_string_equal(b.data, "ok\n");
+    fh_buf_release(&b);
     fh_metrics_server_stop(s);
     fh_metrics_free(m);
 }
