@@ -153,9 +153,10 @@ static int venue_init(struct fh_engine *e, size_t index, const struct fh_feed_ve
     const struct fh_symbols *meta = vc->metadata;
     v->meta_to_cfg = malloc((meta->n > 0 ? meta->n : 1) * sizeof(*v->meta_to_cfg));
     v->natives = calloc(vc->n_symbols, sizeof(*v->natives));
+    v->sym = calloc(vc->n_symbols, sizeof(*v->sym));
     v->n_tracks = vc->n_symbols * v->n_ch;
     v->tracks = calloc(v->n_tracks, sizeof(*v->tracks));
-    if (v->meta_to_cfg == NULL || v->natives == NULL || v->tracks == NULL) {
+    if (v->meta_to_cfg == NULL || v->natives == NULL || v->sym == NULL || v->tracks == NULL) {
         snprintf(err, errlen, "out of memory");
         return FH_ENOMEM;
     }
@@ -428,6 +429,7 @@ void fh_engine_free(struct fh_engine *e)
         fh_budget_release(&v->budget);
         free(v->meta_to_cfg);
         free(v->natives);
+        free(v->sym);
         free(v->tracks);
     }
     fh_gap_list_release(&e->gaps);

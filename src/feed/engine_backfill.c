@@ -176,6 +176,7 @@ static int write_page(struct venue *v)
             b->seq++;
             count(&v->st.trades, 1);
             count(&v->st.bf_trades, 1);
+            count_sym(v, b->page_ci, t);
         } else {
             count(&v->st.sink_errors, 1);
         }
@@ -194,10 +195,12 @@ static int release_track(struct venue *v, size_t ti)
         int rc = fh_sink_write(sink_of(v), h);
         if (rc == FH_ENOSPACE)
             return FH_ENOSPACE;
-        if (rc == 0)
+        if (rc == 0) {
             count(&v->st.trades, 1);
-        else
+            count_sym(v, ti / v->n_ch, h);
+        } else {
             count(&v->st.sink_errors, 1);
+        }
         fh_backfill_held_pop(&b->bf, (uint32_t)ti);
     }
     return 0;
@@ -454,6 +457,7 @@ static void on_answer(struct fh_http_async *c, const struct fh_http_async_result
         b->page = page;
         b->page_next = em.first;
         b->page_end = em.first + em.n;
+        b->page_ci = track / v->n_ch;
         b->page_rt_ns = fh_clock_realtime_ns();
         b->page_mono_ns = fh_clock_monotonic_ns();
         b->page_pending = true;

@@ -65,6 +65,7 @@ struct eng_bf {
     bool page_pending;
     struct fh_rest_page page;
     size_t page_next, page_end;
+    size_t page_ci; /* the page's configured symbol */
     int64_t page_rt_ns, page_mono_ns;
     /* A gap record the sink refused, written first next time. */
     bool ev_pending;
@@ -125,6 +126,12 @@ struct slot {
     char *url;
 };
 
+/* Per configured symbol, for feedhandler_symbol_* (one writer: the engine thread). */
+struct sym_stat {
+    uint64_t trades;       /* written to the sink, every source */
+    int64_t last_trade_rt; /* receive_time_ns of the last one written (0: none yet) */
+};
+
 struct venue {
     struct fh_engine *e;
     size_t index;
@@ -138,7 +145,8 @@ struct venue {
     struct fh_venue_msg held_msg;
     int32_t *meta_to_cfg;
     struct fh_str *natives;
-    unsigned ch_bits[2]; /* channel index -> FH_CH_* */
+    struct sym_stat *sym; /* per configured symbol */
+    unsigned ch_bits[2];  /* channel index -> FH_CH_* */
     size_t n_ch;
     struct fh_track *tracks;
     size_t n_tracks;
@@ -204,6 +212,13 @@ static inline void gauge_set(int64_t *cell, int64_t v)
 static inline void count(uint64_t *cell, uint64_t v)
 {
     fh_counter_add(cell, v);
+}
+
+/* One trade of configured symbol ci written to the sink. */
+static inline void count_sym(struct venue *v, size_t ci, const struct fh_trade *t)
+{
+    count(&v->sym[ci].trades, 1);
+    gauge_set(&v->sym[ci].last_trade_rt, t->receive_time_ns);
 }
 
 static inline const char *dup_name(enum fh_feed_dup d)

@@ -11,6 +11,33 @@ static double backpressure_seconds(void *ctx)
     return (double)__atomic_load_n(&e->st.backpressure_ns, __ATOMIC_RELAXED) / 1e9;
 }
 
+static double last_trade_seconds(void *ctx)
+{
+    return (double)__atomic_load_n((const int64_t *)ctx, __ATOMIC_RELAXED) / 1e9;
+}
+
+/* One series per configured symbol (a fixed set: the configuration's), labelled with the
+ * canonical name the records carry. */
+static int register_symbol_metrics(struct fh_metrics *m, struct venue *v)
+{
+    char l[256];
+    int rc = 0;
+    for (size_t ci = 0; ci < v->cfg.n_symbols && rc == 0; ci++) {
+        const struct fh_symbol *sym = fh_symbols_find(v->cfg.metadata, v->natives[ci]);
+        fh_metrics_labels(l, sizeof(l), "venue", v->name, "symbol",
+                          sym != NULL ? sym->canonical : v->cfg.symbols[ci], NULL);
+        rc = fh_metrics_counter(m, "feedhandler_symbol_trades_total",
+                                "Trades of one symbol written to the sink (every source).", l,
+                                &v->sym[ci].trades);
+        if (rc == 0)
+            rc = fh_metrics_gauge_fn(m, "feedhandler_symbol_last_trade_seconds",
+                                     "Receive time of the symbol's last trade written, seconds "
+                                     "since the epoch; 0 before the first.",
+                                     l, last_trade_seconds, &v->sym[ci].last_trade_rt);
+    }
+    return rc;
+}
+
 static int register_venue_metrics(struct fh_metrics *m, struct venue *v)
 {
     char l[256], l2[256];
@@ -93,6 +120,8 @@ int eng_register_metrics(struct fh_engine *e)
     int rc = 0;
     for (size_t i = 0; i < e->n_venues && rc == 0; i++)
         rc = register_venue_metrics(m, &e->venues[i]);
+    for (size_t i = 0; i < e->n_venues && rc == 0; i++)
+        rc = register_symbol_metrics(m, &e->venues[i]);
     if (rc == 0)
         rc = fh_metrics_counter(m, "feedhandler_backpressure_pauses_total",
                                 "Times the sink was full and reading from the exchanges paused.",

@@ -115,6 +115,8 @@ static int handle_trades(struct session *s, const struct fh_venue_msg *m,
         if (rc == 0) {
             s->seq++;
             written += out;
+            if (out)
+                count_sym(v, (size_t)ci, t);
         } else {
             count(&v->st.sink_errors, 1);
         }

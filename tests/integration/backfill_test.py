@@ -178,6 +178,26 @@ def wait_no_open_gaps(h, timeout=180):
                timeout=timeout, step=0.1, what="every gap ended")
 
 
+def check_symbol_counts(fs, h):
+    """Stops the feed, then: the per-symbol trade counters (live, backfilled and held trades
+    alike) add up to each venue's feedhandler_trades_total."""
+    fs.stop()
+
+    def quiet():
+        a = h.metric("feedhandler_trades_total")
+        time.sleep(0.5)
+        return h.metric("feedhandler_trades_total") == a
+    wait_until(quiet, timeout=60, step=0.1, what="the trade count to settle")
+    m = h.metrics()
+    for venue in ("binance", "kraken"):
+        total = sum(v for (n, lab), v in m.items()
+                    if n == "feedhandler_trades_total" and dict(lab)["venue"] == venue)
+        per = sum(v for (n, lab), v in m.items()
+                  if n == "feedhandler_symbol_trades_total" and dict(lab)["venue"] == venue)
+        check(total > 0 and per == total,
+              "%s: per-symbol trades add up to %s, the venue wrote %s" % (venue, per, total), h)
+
+
 # ---- cases ---------------------------------------------------------------------------------
 
 def test_skip():
@@ -190,6 +210,7 @@ def test_skip():
         fs.fault("kind=omit,venue=binance,symbol=ETH-USD,count=25")
         time.sleep(1.5)
         wait_no_open_gaps(h)
+        check_symbol_counts(fs, h)
     trades, gaps, rep, runs, h, proxy = run([], {}, body, proxy_venue="binance")
     check_records(gaps, h)
     fin = finals(gaps)

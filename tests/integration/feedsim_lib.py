@@ -123,8 +123,9 @@ class Feedsim:
                 if c["venue"] != "control" and (venue is None or c["venue"] == venue)]
 
     def truth(self):
-        """All truth-log lines so far (flushed first)."""
-        self.control("/truth/flush")
+        """All truth-log lines so far (flushed first; complete once feedsim has exited)."""
+        if self.proc is not None:
+            self.control("/truth/flush")
         with open(self.truth_path) as f:
             return [json.loads(l) for l in f if l.strip()]
 
