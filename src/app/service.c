@@ -11,6 +11,9 @@
 #include <string.h>
 
 #define TICK_MS 250
+/* Without a watchdog, how far each EXTEND_TIMEOUT_USEC= before READY reaches (sent every
+ * half of it). */
+#define EXTEND_US 30000000LL
 
 /* STATUS= tells `systemctl status` what the handler waits for, each time it changes. */
 static void send_status(struct fh_service *s, bool ready, const char *why)
@@ -41,10 +44,21 @@ void fh_service_tick(struct fh_service *s)
             log_info("service ready", "notify_socket=%s watchdog_ms=%lld", s->sd.socket_name,
                      (long long)(s->sd.watchdog_usec / 1000));
     }
-    /* Twice per period, as sd_watchdog_enabled(3) advises; before READY too. */
-    if (s->sd.watchdog_usec > 0 && now - s->watchdog_sent_ns >= s->sd.watchdog_usec * 500) {
-        fh_sd_notify_send(&s->sd, "WATCHDOG=1");
-        s->watchdog_sent_ns = now;
+    /* Twice per period, as sd_watchdog_enabled(3) advises. Before READY, systemd's watchdog
+     * is not armed yet and TimeoutStartSec= runs instead: a live loop that waits for a venue
+     * (an exchange down at boot) extends it, so only a stuck start-up times out. */
+    int64_t period_us = s->sd.watchdog_usec > 0 ? s->sd.watchdog_usec : EXTEND_US;
+    if (s->sd.fd < 0 || now - s->watchdog_sent_ns < period_us * 500)
+        return;
+    s->watchdog_sent_ns = now;
+    char msg[96];
+    int n = snprintf(msg, sizeof(msg), "%s", s->sd.watchdog_usec > 0 ? "WATCHDOG=1\n" : "");
+    if (!s->ready_sent)
+        n += snprintf(msg + n, sizeof(msg) - (size_t)n, "EXTEND_TIMEOUT_USEC=%lld\n",
+                      (long long)period_us);
+    if (n > 0) {
+        msg[n - 1] = '\0'; /* no trailing newline */
+        fh_sd_notify_send(&s->sd, msg);
     }
 }
 

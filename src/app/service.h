@@ -8,7 +8,10 @@
  *   - under systemd (Type=notify, obs/sdnotify.h) sends READY=1 once every venue streams and
  *     the sink is healthy (the /readyz condition), STATUS= with the reason whenever it
  *     changes, WATCHDOG=1 every half $WATCHDOG_USEC (so WatchdogSec= restarts a loop that
- *     stopped, SIGSTOP included), and STOPPING=1 at shutdown.
+ *     stopped, SIGSTOP included), and STOPPING=1 at shutdown. Until READY it also sends
+ *     EXTEND_TIMEOUT_USEC= (one watchdog period, or 30 s) at that pace: systemd arms the
+ *     watchdog only after READY, so TimeoutStartSec= is what catches a stuck start-up, and
+ *     a live loop that waits for an exchange that is down at boot must not time out.
  *
  * Locality: the loop's thread, except fh_service_health (any thread).
  */
