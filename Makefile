@@ -6,6 +6,8 @@
 #          TEST_JOBS=n (tests at once; default one more than the cores: most integration tests
 #          wait on processes, sockets and brokers rather than compute),
 #          KAFKA=host:port (make run: produce to Kafka)
+#   make install  build/release, then install it (PREFIX=/usr/local, DESTDIR= for staging)
+#   make deb      the Debian package, build/feedhandler_<version>_<arch>.deb (from build/deb)
 SANITIZE ?= 0
 TSAN     ?= 0
 WERROR   ?= 0
@@ -33,7 +35,8 @@ else
 CMAKE_FLAGS += -DFH_WERROR=OFF
 endif
 
-.PHONY: all deps configure build run demo test bench bench-micro fuzz fuzz-smoke format format-check clean
+.PHONY: all deps configure build run demo test bench bench-micro fuzz fuzz-smoke format format-check \
+        install deb clean
 
 all: build
 
@@ -88,6 +91,28 @@ format:
 
 format-check:
 	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+
+# cmake --install honours DESTDIR itself; PREFIX is applied at install time, so build/release
+# needs no reconfiguring (cmake/Packaging.cmake: /etc and /lib/systemd/system for /usr,
+# PREFIX/etc and PREFIX/lib/systemd/system otherwise).
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+# The package is built in build/deb: the default release build (RelWithDebInfo, mimalloc, the
+# flags `make test` and the benchmarks use; CPack strips the binaries), prefix /usr, Debian's
+# hardening flags on top. Its dependencies come from dpkg-shlibdeps.
+DEB_DIR := build/deb
+deb: deps
+	@cmake -S . -B $(DEB_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+	    -DFH_MALLOC=mimalloc -DFH_WERROR=OFF -DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON \
+	    -DCMAKE_C_FLAGS="$$(dpkg-buildflags --get CPPFLAGS) -fstack-protector-strong" \
+	    -DCMAKE_EXE_LINKER_FLAGS="$$(dpkg-buildflags --get LDFLAGS) -Wl,-z,now" >/dev/null
+	@cmake --build $(DEB_DIR) -j $(JOBS) --target feedhandler feedsim fh_package_files
+	@rm -rf $(DEB_DIR)/cpack
+	@cd $(DEB_DIR) && cpack -G DEB >cpack.log 2>&1 || { cat cpack.log; exit 1; }
+	@deb=$$(ls $(DEB_DIR)/cpack/feedhandler_*.deb) && \
+	    cp "$$deb" build/ && echo "build/$$(basename "$$deb")"
 
 clean:
 	rm -rf build
