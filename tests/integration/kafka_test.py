@@ -588,7 +588,11 @@ def test_disk_full():
     print("disk_full: at full", full["kafka"], full["spool"], full["lost"])
     print("disk_full: end", end["kafka"], end["spool"], end["lost"])
     assert not rep.errors, rep.summary()
-    assert rep.duplicates == 0, rep.summary()
+    # Nothing twice, except what a take-back announced (docs/OPERATIONS.md, "Delivery
+    # guarantees"), as in the outage case: the brokers went down while librdkafka had records
+    # in flight, the broker may have written some of them, and they come back "possibly
+    # persisted", each counted as a suspect. (Seen once: 18 duplicates, 9,427 suspects.)
+    assert rep.duplicates <= end["kafka"]["dup_suspected"], (rep.summary(), end["kafka"])
     assert "writes_failing" in log and "spool has room again" in log, log[-3000:]
     lost_ids, anonymous = lost_runs(lost_lines)
     assert anonymous == 0, "losses without ids: %d" % anonymous
