@@ -25,7 +25,6 @@ import configparser
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,8 @@ import urllib.error
 import urllib.request
 
 import yaml
+
+from engine_lib import free_port
 
 BIN, CASE = sys.argv[1], sys.argv[2]
 SRC = os.environ["FH_SOURCE_DIR"]
@@ -319,13 +320,6 @@ def case_compose():
            "the build context is the repository's root", rendered["feedhandler"]["build"])
     print(f"deploy.compose: {' '.join(tool)} config ok (default and parallel-run)")
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def http_status(url):

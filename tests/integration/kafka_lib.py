@@ -57,6 +57,15 @@ def tool(name):
     return os.path.join(BUILD_DIR, "tests", name)
 
 
+def file_tail(path, n=40):
+    """The last n lines of a log file, "" when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
 def wait_until(pred, timeout, what, step=0.05):
     end = time.monotonic() + timeout
     while True:
@@ -288,11 +297,7 @@ class RealKafka:
         wait_until(ok, timeout, "topic %s: every replica in sync" % topic, step=0.5)
 
     def log_tail(self, n=40):
-        try:
-            with open(self.log_path, "rb") as f:
-                return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-n:])
-        except OSError:
-            return ""
+        return file_tail(self.log_path, n)
 
     def stop(self):
         """Stops every broker; kafka-local must exit 0 (no broker died by itself), and no

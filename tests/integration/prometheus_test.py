@@ -263,11 +263,7 @@ class Prometheus:
         return set(self.api("label/__name__/values")["data"])
 
     def log_tail(self, n=40):
-        try:
-            with open(self.log_path, "rb") as f:
-                return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-n:])
-        except OSError:
-            return ""
+        return K.file_tail(self.log_path, n)
 
     def stop(self):
         if self.proc.poll() is None:
