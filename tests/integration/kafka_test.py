@@ -180,8 +180,14 @@ def test_outage():
         if driver():
             assert st["accepted"] == count == len(truth) == st["delivered"], st
         # The spool was used (new records, and records purged back from librdkafka), grew
-        # during the outage, and was drained completely.
-        assert k["spooled"] > 0 and k["spooled_failed"] > 0, k
+        # during the outage, and was drained completely. The mock drops every connection at
+        # once, so some direct produces always come back failed and go to the spool; Apache
+        # Kafka stopped gracefully may answer everything in flight first, and then only the
+        # drain's own in-flight records come back (seen once: 226 suspects, none of them
+        # direct).
+        assert k["spooled"] > 0, k
+        if BROKER == "mock":
+            assert k["spooled_failed"] > 0, k
         assert during["spool"]["pending"] > 0, during
         if driver():
             assert k["drained"] == k["spooled"] + k["spooled_failed"], k
