@@ -67,12 +67,11 @@ static void on_tick(uv_timer_t *t)
     fh_service_tick(t->data);
 }
 
-int fh_service_start(struct fh_service *s, uv_loop_t *loop, fh_service_ready_fn ready, void *ctx,
+int fh_service_start(struct fh_service *s, uv_loop_t *loop, fh_ready_fn ready, void *ctx,
                      int64_t stall_ms, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
     s->sd.fd = -1;
-    s->loop = loop;
     s->ready = ready;
     s->ready_ctx = ctx;
     s->stall_ns = stall_ms * 1000000;

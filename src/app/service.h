@@ -18,6 +18,7 @@
 #ifndef FH_APP_SERVICE_H
 #define FH_APP_SERVICE_H
 
+#include "obs/metrics.h"
 #include "obs/sdnotify.h"
 
 #include <stdbool.h>
@@ -25,14 +26,11 @@
 #include <stdint.h>
 #include <uv.h>
 
-typedef int (*fh_service_ready_fn)(void *ctx, char *why, size_t whylen); /* 1 ready */
-
 struct fh_service {
-    uv_loop_t *loop;
     uv_timer_t timer;
     bool timer_inited;
     struct fh_sd_notify sd;
-    fh_service_ready_fn ready;
+    fh_ready_fn ready; /* the /readyz condition (obs/metrics.h) */
     void *ready_ctx;
     int64_t stall_ns;
     int64_t heartbeat_ns; /* monotonic, last tick: written by the loop, read by /healthz */
@@ -43,7 +41,7 @@ struct fh_service {
 };
 
 /* Starts the timer. Returns 0, or FH_EINVAL with err set ($NOTIFY_SOCKET malformed). */
-int fh_service_start(struct fh_service *s, uv_loop_t *loop, fh_service_ready_fn ready, void *ctx,
+int fh_service_start(struct fh_service *s, uv_loop_t *loop, fh_ready_fn ready, void *ctx,
                      int64_t stall_ms, char *err, size_t errlen);
 
 /* Shutdown began: STOPPING=1, and /healthz no longer judges the loop. */
