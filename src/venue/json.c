@@ -1,10 +1,3 @@
-/* This is the one translation unit that compiles jsmn's implementation (static, strict);
- * jsmn.h must therefore come before venue/json.h, which includes it as a header only. */
-#define JSMN_STATIC
-#define JSMN_STRICT
-#define JSMN_PARENT_LINKS
-#include <jsmn.h>
-
 #include "venue/json.h"
 
 #include "core/err.h"
@@ -15,6 +8,11 @@
 #include <string.h>
 
 /* Exchange messages nest a handful of levels; deeper input is hostile. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FH_JSON_LITTLE_ENDIAN 1
+#else
+#define FH_JSON_LITTLE_ENDIAN 0
+#endif
 #define FH_JSON_MAX_DEPTH 32
 
 int fh_json_init(struct fh_json *j, uint32_t max_tokens)
@@ -202,180 +200,171 @@ static size_t utf8_put(uint32_t cp, char *out)
     return 4;
 }
 
-/* Validates a string token's contents; records whether it holds escapes. */
-static int check_string(struct fh_json *j, int i)
+/*
+ * The tokenizer: one left-to-right pass that builds jsmn's token layout and checks strict JSON
+ * as it goes, so that a message is read once (jsmn followed by a second, validating walk over
+ * its tokens cost twice the bytes; bench/README.md "JSON"). tests/unit/json_ref.c keeps that
+ * two-pass reader as the oracle the unit test and fuzz_json compare this one with.
+ */
+struct scan {
+    const char *s;
+    size_t n;
+    jsmntok_t *tok;
+    uint8_t *esc;
+    int cap;
+    int ntok;
+};
+
+static inline bool is_ws(char c)
 {
-    const char *s = j->src + j->tok[i].start;
-    const char *end = j->src + j->tok[i].end;
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/* A byte that may end a primitive: whitespace, ',', ']' or '}'. */
+static inline bool is_delim(char c)
+{
+    return is_ws(c) || c == ',' || c == ']' || c == '}';
+}
+
+static int new_token(struct scan *sc, jsmntype_t type, int start, int parent)
+{
+    if (sc->ntok >= sc->cap)
+        return FH_JSON_ETOKENS;
+    jsmntok_t *t = &sc->tok[sc->ntok];
+    t->type = type;
+    t->start = start;
+    t->end = -1;
+    t->size = 0;
+    t->parent = parent;
+    return sc->ntok++;
+}
+
+/* A string starting at the quote at *p: one token (contents without the quotes), its escapes,
+ * control bytes and UTF-8 checked. Leaves *p after the closing quote. Returns the token or a
+ * negative fh_json_err. */
+static int scan_string(struct scan *sc, size_t *pp, int parent)
+{
+    const char *s = sc->s, *end = sc->s + sc->n;
+    const char *q = s + *pp + 1;
+    int i = new_token(sc, JSMN_STRING, (int)(q - s), parent);
+    if (i < 0)
+        return i;
     bool has_esc = false;
-    while (s < end) {
-        /* Fast path: eight plain printable ASCII bytes (no backslash, no control byte, no
-         * high bit) at a time, which is nearly all of market data. */
-        while (end - s >= 8) {
+    for (;;) {
+        /* Fast path: eight plain printable ASCII bytes (no quote, no backslash, no control
+         * byte, no high bit) at a time, which is nearly all of market data. */
+        while (end - q >= 8) {
             uint64_t w;
-            memcpy(&w, s, 8);
+            memcpy(&w, q, 8);
             const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
             uint64_t ctrl = (w - ones * 0x20) & ~w; /* bytes < 0x20 (or >= 0x80) */
             uint64_t bsl = ((w ^ (ones * 0x5c)) - ones) & ~(w ^ (ones * 0x5c)); /* == '\\' */
-            if ((ctrl | bsl | w) & highs)
+            uint64_t quo = ((w ^ (ones * 0x22)) - ones) & ~(w ^ (ones * 0x22)); /* == '"' */
+            uint64_t hit = (ctrl | bsl | quo | w) & highs;
+            if (hit != 0) {
+                /* The lowest flagged byte is a true one (a borrow only runs upwards from a
+                 * flagged byte): go straight to it. */
+                q += FH_JSON_LITTLE_ENDIAN ? (size_t)__builtin_ctzll(hit) >> 3 : 0;
                 break;
-            s += 8;
+            }
+            q += 8;
         }
-        if (s >= end)
+        if (q >= end)
+            return FH_JSON_EPARTIAL;
+        unsigned char c = (unsigned char)*q;
+        if (c == '"') {
             break;
-        unsigned char c = (unsigned char)*s;
-        if (c == '\\') {
+        } else if (c == '\\') {
             uint32_t cp;
-            size_t k = decode_escape(s, end, &cp);
+            size_t k = decode_escape(q, end, &cp);
             if (k == 0)
-                return FH_JSON_EESCAPE;
+                return end - q < 2 ? FH_JSON_EPARTIAL : FH_JSON_EESCAPE;
             has_esc = true;
-            s += k;
+            q += k;
         } else if (c < 0x20) {
             return FH_JSON_ECONTROL;
         } else if (c < 0x80) {
-            s++;
+            q++;
         } else {
-            size_t k = utf8_seq((const unsigned char *)s, (size_t)(end - s));
+            size_t k = utf8_seq((const unsigned char *)q, (size_t)(end - q));
             if (k == 0)
                 return FH_JSON_EUTF8;
-            s += k;
+            q += k;
         }
     }
-    j->esc[i] = has_esc;
-    return 0;
+    sc->tok[i].end = (int)(q - s);
+    sc->esc[i] = has_esc;
+    *pp = (size_t)(q - s) + 1;
+    return i;
 }
 
-/* JSON number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-static bool number_valid(const char *s, size_t n)
+/* A primitive at *p: true, false, null, or a number in JSON grammar
+ * (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), followed by a delimiter (strict jsmn's
+ * rule: the input may not end in a primitive). Leaves *p after it. Returns the token or a
+ * negative fh_json_err. */
+static int scan_primitive(struct scan *sc, size_t *pp, int parent)
 {
-    size_t i = 0;
-    if (i < n && s[i] == '-')
-        i++;
-    if (i >= n)
-        return false;
-    if (s[i] == '0') {
-        i++;
-    } else if (s[i] >= '1' && s[i] <= '9') {
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
+    const char *s = sc->s;
+    size_t n = sc->n, p = *pp, b = p;
+    char c = s[p];
+    if (c == 't' || c == 'f' || c == 'n') {
+        const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+        size_t ln = c == 'f' ? 5 : 4;
+        if (n - p < ln)
+            return memcmp(s + p, lit, n - p) == 0 ? FH_JSON_EPARTIAL : FH_JSON_ENUMBER;
+        if (memcmp(s + p, lit, ln) != 0)
+            return FH_JSON_ENUMBER;
+        p += ln;
     } else {
-        return false;
-    }
-    if (i < n && s[i] == '.') {
-        i++;
-        size_t d = i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d)
-            return false;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t d = i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d)
-            return false;
-    }
-    return i == n;
-}
-
-static int check_primitive(const struct fh_json *j, int i)
-{
-    struct fh_str t = fh_json_raw(j, i);
-    if ((t.n == 4 && memcmp(t.p, "true", 4) == 0) || (t.n == 5 && memcmp(t.p, "false", 5) == 0) ||
-        (t.n == 4 && memcmp(t.p, "null", 4) == 0))
-        return 0;
-    return number_valid(t.p, t.n) ? 0 : FH_JSON_ENUMBER;
-}
-
-static size_t outer_start(const struct fh_json *j, int i)
-{
-    return (size_t)j->tok[i].start - (j->tok[i].type == JSMN_STRING ? 1 : 0);
-}
-
-static size_t outer_end(const struct fh_json *j, int i)
-{
-    return (size_t)j->tok[i].end + (j->tok[i].type == JSMN_STRING ? 1 : 0);
-}
-
-static size_t skip_ws(const struct fh_json *j, size_t p, size_t limit)
-{
-    while (p < limit) {
-        char c = j->src[p];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            break;
-        p++;
-    }
-    return p;
-}
-
-/*
- * Validates the value at token i and everything below it. jsmn has produced the tokens in
- * document order; here the bytes between them are checked, which catches the structural
- * errors jsmn tolerates (missing or extra commas and colons). Returns the index of the next
- * token after the subtree, or a negative fh_json_err.
- */
-static int check_value(struct fh_json *j, int i, int depth)
-{
-    if (i >= j->n)
-        return FH_JSON_ESYNTAX;
-    jsmntok_t *t = &j->tok[i];
-    if (t->type == JSMN_STRING) {
-        int rc = check_string(j, i);
-        return rc < 0 ? rc : i + 1;
-    }
-    if (t->type == JSMN_PRIMITIVE) {
-        int rc = check_primitive(j, i);
-        return rc < 0 ? rc : i + 1;
-    }
-    if (t->type != JSMN_OBJECT && t->type != JSMN_ARRAY)
-        return FH_JSON_ESYNTAX;
-    if (depth >= FH_JSON_MAX_DEPTH)
-        return FH_JSON_ESYNTAX;
-    bool obj = t->type == JSMN_OBJECT;
-    size_t close = (size_t)t->end - 1; /* position of the closing bracket */
-    size_t p = (size_t)t->start + 1;
-    int k = i + 1;
-    for (int c = 0; c < t->size; c++) {
-        p = skip_ws(j, p, close);
-        if (c > 0) {
-            if (p >= close || j->src[p] != ',')
-                return FH_JSON_ESYNTAX;
-            p = skip_ws(j, p + 1, close);
+        if (s[p] == '-')
+            p++;
+        if (p < n && s[p] == '0') {
+            p++;
+        } else if (p < n && s[p] >= '1' && s[p] <= '9') {
+            while (p < n && s[p] >= '0' && s[p] <= '9')
+                p++;
+        } else {
+            return p >= n ? FH_JSON_EPARTIAL : FH_JSON_ENUMBER;
         }
-        if (k >= j->n)
-            return FH_JSON_ESYNTAX;
-        if (obj) {
-            if (j->tok[k].type != JSMN_STRING || outer_start(j, k) != p)
-                return FH_JSON_ESYNTAX;
-            int rc = check_string(j, k);
-            if (rc < 0)
-                return rc;
-            p = skip_ws(j, outer_end(j, k), close);
-            if (p >= close || j->src[p] != ':')
-                return FH_JSON_ESYNTAX;
-            p = skip_ws(j, p + 1, close);
-            k++;
-            if (k >= j->n)
-                return FH_JSON_ESYNTAX;
+        if (p < n && s[p] == '.') {
+            size_t d = ++p;
+            while (p < n && s[p] >= '0' && s[p] <= '9')
+                p++;
+            if (p == d)
+                return p >= n ? FH_JSON_EPARTIAL : FH_JSON_ENUMBER;
         }
-        if (outer_start(j, k) != p)
-            return FH_JSON_ESYNTAX;
-        int next = check_value(j, k, depth + 1);
-        if (next < 0)
-            return next;
-        p = outer_end(j, k);
-        k = next;
+        if (p < n && (s[p] == 'e' || s[p] == 'E')) {
+            p++;
+            if (p < n && (s[p] == '+' || s[p] == '-'))
+                p++;
+            size_t d = p;
+            while (p < n && s[p] >= '0' && s[p] <= '9')
+                p++;
+            if (p == d)
+                return p >= n ? FH_JSON_EPARTIAL : FH_JSON_ENUMBER;
+        }
     }
-    p = skip_ws(j, p, close);
-    if (p != close)
-        return FH_JSON_ESYNTAX;
-    return k;
+    if (p >= n)
+        return FH_JSON_EPARTIAL;
+    if (!is_delim(s[p]))
+        return FH_JSON_ENUMBER;
+    int i = new_token(sc, JSMN_PRIMITIVE, (int)b, parent);
+    if (i < 0)
+        return i;
+    sc->tok[i].end = (int)p;
+    *pp = p;
+    return i;
 }
+
+/* What the next byte may be. */
+enum want {
+    W_VALUE,          /* after '[' or ',' in an array, or ':' */
+    W_VALUE_OR_CLOSE, /* after '[' */
+    W_KEY,            /* after ',' in an object */
+    W_KEY_OR_CLOSE,   /* after '{' */
+    W_COLON,          /* after a key */
+    W_NEXT            /* after a value: ',' or the container's closing bracket */
+};
 
 int fh_json_parse(struct fh_json *j, const char *s, size_t n)
 {
@@ -384,35 +373,124 @@ int fh_json_parse(struct fh_json *j, const char *s, size_t n)
     j->n = 0;
     if (n > INT_MAX)
         return FH_JSON_ETOOLONG;
-    jsmn_parser p;
-    jsmn_init(&p);
-    int r = jsmn_parse(&p, s, n, j->tok, j->cap);
-    if (r == JSMN_ERROR_NOMEM)
-        return FH_JSON_ETOKENS;
-    if (r == JSMN_ERROR_PART)
-        return FH_JSON_EPARTIAL;
-    if (r < 0)
-        return FH_JSON_ESYNTAX;
-    if (r == 0)
+    struct scan sc = {s, n, j->tok, j->esc, j->cap > INT_MAX ? INT_MAX : (int)j->cap, 0};
+    size_t p = 0;
+    while (p < n && is_ws(s[p]))
+        p++;
+    if (p >= n)
         return FH_JSON_EROOT;
-    j->n = r;
-    if (j->tok[0].type != JSMN_OBJECT && j->tok[0].type != JSMN_ARRAY)
-        return FH_JSON_EROOT;
-    if (j->tok[0].end < 0)
-        return FH_JSON_EPARTIAL;
-    /* Only whitespace may precede the root. */
-    if (skip_ws(j, 0, n) != (size_t)j->tok[0].start)
-        return FH_JSON_ESYNTAX;
-    int next = check_value(j, 0, 0);
-    if (next < 0) {
-        j->n = 0;
-        return next;
+    if (s[p] != '{' && s[p] != '[')
+        return s[p] == '"' || s[p] == '-' || (s[p] >= '0' && s[p] <= '9') || s[p] == 't' ||
+                       s[p] == 'f' || s[p] == 'n'
+                   ? FH_JSON_EROOT
+                   : FH_JSON_ESYNTAX;
+    int stack[FH_JSON_MAX_DEPTH]; /* the open containers */
+    int depth = 0;
+    int key = -1; /* the key whose value comes next (the value's parent) */
+    enum want w = W_VALUE;
+    int rc;
+    for (;;) {
+        while (p < n && is_ws(s[p]))
+            p++;
+        if (p >= n) {
+            rc = FH_JSON_EPARTIAL;
+            goto fail;
+        }
+        char c = s[p];
+        int top = depth > 0 ? stack[depth - 1] : -1;
+        switch (w) {
+        case W_COLON:
+            if (c != ':') {
+                rc = FH_JSON_ESYNTAX;
+                goto fail;
+            }
+            p++;
+            w = W_VALUE;
+            continue;
+        case W_NEXT:
+            if (c == ',') {
+                p++;
+                w = sc.tok[top].type == JSMN_OBJECT ? W_KEY : W_VALUE;
+                continue;
+            }
+            if (c == '}' || c == ']')
+                goto close;
+            rc = FH_JSON_ESYNTAX;
+            goto fail;
+        case W_KEY_OR_CLOSE:
+            if (c == '}')
+                goto close;
+            /* fall through */
+        case W_KEY:
+            if (c != '"') {
+                rc = FH_JSON_ESYNTAX;
+                goto fail;
+            }
+            rc = scan_string(&sc, &p, top);
+            if (rc < 0)
+                goto fail;
+            sc.tok[rc].size = 1;
+            sc.tok[top].size++;
+            key = rc;
+            w = W_COLON;
+            continue;
+        case W_VALUE_OR_CLOSE:
+            if (c == ']')
+                goto close;
+            /* fall through */
+        case W_VALUE:
+            break;
+        }
+        /* A value; its parent is the key before it, or the array it is in. */
+        int parent = top;
+        if (top >= 0) {
+            if (sc.tok[top].type == JSMN_OBJECT)
+                parent = key;
+            else
+                sc.tok[top].size++;
+        }
+        if (c == '{' || c == '[') {
+            if (depth >= FH_JSON_MAX_DEPTH) {
+                rc = FH_JSON_ESYNTAX;
+                goto fail;
+            }
+            rc = new_token(&sc, c == '{' ? JSMN_OBJECT : JSMN_ARRAY, (int)p, parent);
+            if (rc < 0)
+                goto fail;
+            stack[depth++] = rc;
+            p++;
+            w = c == '{' ? W_KEY_OR_CLOSE : W_VALUE_OR_CLOSE;
+            continue;
+        }
+        if (c == '"')
+            rc = scan_string(&sc, &p, parent);
+        else if (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n')
+            rc = scan_primitive(&sc, &p, parent);
+        else
+            rc = FH_JSON_ESYNTAX;
+        if (rc < 0)
+            goto fail;
+        w = W_NEXT;
+        continue;
+    close:
+        if (c != (sc.tok[top].type == JSMN_OBJECT ? '}' : ']')) {
+            rc = FH_JSON_ESYNTAX;
+            goto fail;
+        }
+        sc.tok[top].end = (int)++p;
+        depth--;
+        w = W_NEXT;
+        if (depth == 0)
+            break;
     }
-    if (next != r || skip_ws(j, (size_t)j->tok[0].end, n) != n) {
-        j->n = 0;
+    while (p < n && is_ws(s[p]))
+        p++;
+    if (p != n)
         return FH_JSON_ETRAILING;
-    }
+    j->n = sc.ntok;
     return 0;
+fail:
+    return rc;
 }
 
 int fh_json_skip(const struct fh_json *j, int i)

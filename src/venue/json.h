@@ -1,8 +1,9 @@
 /*
  * json.h - strict JSON tokenizing for exchange messages.
  *
- * jsmn splits a message into tokens without allocating; on top of it fh_json_parse() checks
- * what jsmn lets through, so that a message we act on is exactly one valid JSON value:
+ * fh_json_parse() splits a message into jsmn-layout tokens (jsmntok_t: type, bounds, size,
+ * parent) without allocating, in one pass that also checks, so that a message we act on is
+ * exactly one valid JSON value:
  *   - structure: one top-level object or array, nothing after it but whitespace; a ':' after
  *     every key and a ',' between siblings (no missing or trailing commas);
  *   - strings: no raw control characters, only valid escapes, \u escapes with paired
@@ -20,8 +21,8 @@
 
 #define JSMN_HEADER
 #define JSMN_STRICT
-/* Parent links make jsmn find a closing bracket's container in O(1) instead of searching
- * backwards through every token: linear time for large documents (exchangeInfo). */
+/* The token layout with parent links: every token names its container (or, for an object's
+ * value, its key), as jsmn's own parser sets them in tests/unit/json_ref.c. */
 #define JSMN_PARENT_LINKS
 #include <jsmn.h>
 

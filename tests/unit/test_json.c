@@ -1,6 +1,7 @@
 /*
  * test_json.c - strict JSON tokenizing (src/venue/json.c).
  */
+#include "json_ref.h"
 #include "testutil.h"
 
 #include "core/err.h"
@@ -57,13 +58,13 @@ struct bad {
     int err;
 };
 
-static void test_rejects_what_jsmn_lets_through(void **state)
+static void test_rejects_what_strict_json_forbids(void **state)
 {
     (void)state;
     static const struct bad bad[] = {
         {"", FH_JSON_EROOT},
         {"   ", FH_JSON_EROOT},
-        {"1", FH_JSON_EPARTIAL}, /* strict jsmn wants a delimiter after a primitive */
+        {"1", FH_JSON_EROOT},
         {"\"x\"", FH_JSON_EROOT},
         {"[1 2]", FH_JSON_ESYNTAX},
         {"[1,]", FH_JSON_ESYNTAX},
@@ -73,9 +74,9 @@ static void test_rejects_what_jsmn_lets_through(void **state)
         {"{\"a\":1 \"b\":2}", FH_JSON_ESYNTAX},
         {"{\"a\"::1}", FH_JSON_ESYNTAX},
         {"{1:2}", FH_JSON_ESYNTAX},
-        {"{\"a\":1}}", FH_JSON_ESYNTAX},
+        {"{\"a\":1}}", FH_JSON_ETRAILING},
         {"{\"a\":1} {}", FH_JSON_ETRAILING},
-        {"{\"a\":1} x", FH_JSON_ESYNTAX},
+        {"{\"a\":1} x", FH_JSON_ETRAILING},
         {"{\"a\":tru}", FH_JSON_ENUMBER},
         {"{\"a\":nulll}", FH_JSON_ENUMBER},
         {"{\"a\":01}", FH_JSON_ENUMBER},
@@ -84,7 +85,7 @@ static void test_rejects_what_jsmn_lets_through(void **state)
         {"{\"a\":1e}", FH_JSON_ENUMBER},
         {"{\"a\":--1}", FH_JSON_ENUMBER},
         {"{\"a\":1-2}", FH_JSON_ENUMBER},
-        {"{\"a\":\"x\\q\"}", FH_JSON_ESYNTAX}, /* jsmn itself rejects unknown escapes */
+        {"{\"a\":\"x\\q\"}", FH_JSON_EESCAPE},
         {"{\"a\":\"\\ud83d\"}", FH_JSON_EESCAPE},
         {"{\"a\":\"\\ude00\"}", FH_JSON_EESCAPE},
         {"{\"a\":\"\\ud83d\\u0041\"}", FH_JSON_EESCAPE},
@@ -98,12 +99,16 @@ static void test_rejects_what_jsmn_lets_through(void **state)
         {"{\"a\":[1,2]", FH_JSON_EPARTIAL},
         {"{\"a\":\"abc", FH_JSON_EPARTIAL},
     };
+    size_t wrong = 0;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int rc = parse(bad[i].text);
-        if (rc != bad[i].err)
-            fail_msg("case %zu %s: got %s, want %s", i, bad[i].text, fh_json_strerror(rc),
-                     fh_json_strerror(bad[i].err));
+        if (rc != bad[i].err) {
+            print_message("case %zu %s: got %s, want %s\n", i, bad[i].text, fh_json_strerror(rc),
+                          fh_json_strerror(bad[i].err));
+            wrong++;
+        }
     }
+    assert_int_equal(wrong, 0);
 }
 
 static void test_depth_and_token_limits(void **state)
@@ -256,16 +261,149 @@ static void test_corpus_is_accepted(void **state)
     assert_true(corpus_lines > 50000);
 }
 
+/*
+ * The single-pass tokenizer against the two-pass reader it replaced (json_ref.c): the same
+ * verdict (accepted or not) on every input, and for an accepted one the same tokens (type,
+ * bounds, size, parent) and escape flags. Inputs: hand-written edge cases, every corpus line,
+ * and mutants of a sample of corpus lines (every prefix, bytes replaced by the characters
+ * that matter to the grammar, bytes deleted). fuzz_json runs the same comparison under
+ * libFuzzer. Error codes may differ: the old reader named jsmn's first complaint.
+ */
+static struct fh_json REF;
+static size_t diff_inputs, diff_accepted;
+
+static void same_as_reference(const char *s, size_t n)
+{
+    int a = fh_json_parse(&BIG, s, n);
+    int b = fh_json_ref_parse(&REF, s, n);
+    diff_inputs++;
+    if ((a == 0) != (b == 0))
+        fail_msg("verdicts differ (new %s, reference %s) on %zu bytes: %.*s", fh_json_strerror(a),
+                 fh_json_strerror(b), n, (int)(n < 300 ? n : 300), s);
+    if (a != 0)
+        return;
+    diff_accepted++;
+    assert_int_equal(BIG.n, REF.n);
+    for (int i = 0; i < BIG.n; i++) {
+        const jsmntok_t *x = &BIG.tok[i], *y = &REF.tok[i];
+        if (x->type != y->type || x->start != y->start || x->end != y->end || x->size != y->size ||
+            x->parent != y->parent || (x->type == JSMN_STRING && BIG.esc[i] != REF.esc[i]))
+            fail_msg("token %d differs (type %d/%d start %d/%d end %d/%d size %d/%d parent "
+                     "%d/%d) in: %.*s",
+                     i, x->type, y->type, x->start, y->start, x->end, y->end, x->size, y->size,
+                     x->parent, y->parent, (int)(n < 300 ? n : 300), s);
+    }
+}
+
+static void mutants(const char *s, size_t n)
+{
+    static const char subst[] = {'"', '\\', ',', ':', '{', '}', '[',    ']',    ' ',    '0',
+                                 '-', '.',  'e', 'u', 'n', 't', '\x01', '\x80', '\xc3', '\xff'};
+    char *m = malloc(n + 1);
+    assert_non_null(m);
+    for (size_t k = 0; k <= n; k++)
+        same_as_reference(s, k);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t c = 0; c < sizeof(subst); c++) {
+            memcpy(m, s, n);
+            m[i] = subst[c];
+            same_as_reference(m, n);
+        }
+        memcpy(m, s, i);
+        memcpy(m + i, s + i + 1, n - i - 1);
+        same_as_reference(m, n - 1);
+    }
+    free(m);
+}
+
+static size_t diff_lines;
+
+static void diff_line(const char *line, size_t len, void *ctx)
+{
+    (void)ctx;
+    same_as_reference(line, len);
+    if (len > 0 && len < 600 && diff_lines++ % 97 == 0)
+        mutants(line, len);
+}
+
+static void diff_file(const char *path, void *ctx)
+{
+    (void)ctx;
+    fh_test_each_line(path, diff_line, NULL);
+}
+
+static void test_matches_the_reference(void **state)
+{
+    (void)state;
+    assert_int_equal(fh_json_init(&BIG, 4096), 0);
+    assert_int_equal(fh_json_init(&REF, 4096), 0);
+    static const char *const edge[] = {
+        "{}",
+        "[]",
+        " {} ",
+        "[[]]",
+        "[{}]",
+        "{\"a\":{}}",
+        "{\"a\":[]}",
+        "[1,[2,[3]],{\"b\":4}]",
+        "{\"a\":\"\\\"\",\"b\":\"\\u00e9\\ud83d\\ude00\"}",
+        "[true,false,null]",
+        "[-0,0.5,1e5,-2E-3]",
+        "[\"\xe2\x82\xac\"]",
+        "{\"\":\"\"}",
+        "[1 ]",
+        "[1\n,\t2\r]",
+        "[\"abcdefghijklmnop\"]",
+        "[\"abcdefg\\\\hijklmnop\"]",
+        "[1",
+        "[\"a",
+        "{\"a\"",
+        "{\"a\":",
+        "[tru",
+        "[-",
+        "[1.",
+        "[1e",
+        "[1e+",
+        "{\"a\":1,\"a\":2}",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        "[}",
+        "{]",
+        "[1]]",
+        "{\"a\":1}{",
+        "[\"\\u0000\"]",
+        "[\"\\/\"]",
+        "[0x1]",
+        "[+1]",
+        "[.1]",
+        "[1.e1]",
+        "[Infinity]",
+        "[NaN]",
+        "{\"a\" : 1 , \"b\" : [ 1 , 2 ] }"};
+    for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) {
+        same_as_reference(edge[i], strlen(edge[i]));
+        mutants(edge[i], strlen(edge[i]));
+    }
+    fh_test_each_file(fh_test_corpus_dir(), ".ndjson", diff_file, NULL);
+    print_message("compared with the reference: %zu inputs, %zu accepted\n", diff_inputs,
+                  diff_accepted);
+    assert_true(diff_lines > 50000);
+    assert_true(diff_accepted > 60000 && diff_inputs - diff_accepted > 100000);
+    fh_json_release(&REF);
+    fh_json_release(&BIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepts_valid_documents),
-        cmocka_unit_test(test_rejects_what_jsmn_lets_through),
+        cmocka_unit_test(test_rejects_what_strict_json_forbids),
         cmocka_unit_test(test_depth_and_token_limits),
         cmocka_unit_test(test_lookup_and_values),
         cmocka_unit_test(test_decimals_from_strings_and_numbers),
         cmocka_unit_test(test_utf8_validator),
         cmocka_unit_test(test_corpus_is_accepted),
+        cmocka_unit_test(test_matches_the_reference),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
