@@ -84,6 +84,10 @@ struct kafka_sink {
     int64_t spill_ns;
     int64_t take_back_ns;
     int64_t last_ack_ns;
+    /* The clock delivery reports read: taken again every FH_KAFKA_DR_CLOCK_EVERY reports
+     * (a clock read per report cost as much as the rest of the report). */
+    int64_t dr_now_ns;
+    uint32_t dr_clock_age;
     int64_t last_purge_ns;
     int64_t next_pass_ns;
     int64_t backoff_ns;
