@@ -1,4 +1,5 @@
 #include "venue/json.h"
+#include "venue/json_int.h"
 
 #include "core/err.h"
 #include "core/utf8.h"
@@ -68,7 +69,7 @@ const char *fh_json_strerror(int err)
 }
 
 /* Length of the UTF-8 sequence starting at s[0] (at most n bytes), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t fh__json_utf8_seq(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     if (c < 0x80)
@@ -121,7 +122,7 @@ static long hex4(const char *s)
  * Decodes one escape sequence at s[0] == '\\' (end bounds the string). Returns the number of
  * input bytes consumed and stores the code point in *cp, or 0 if the escape is invalid.
  */
-static size_t decode_escape(const char *s, const char *end, uint32_t *cp)
+size_t fh__json_decode_escape(const char *s, const char *end, uint32_t *cp)
 {
     if (end - s < 2)
         return 0;
@@ -276,7 +277,7 @@ static int scan_string(struct scan *sc, size_t *pp, int parent)
             break;
         } else if (c == '\\') {
             uint32_t cp;
-            size_t k = decode_escape(q, end, &cp);
+            size_t k = fh__json_decode_escape(q, end, &cp);
             if (k == 0)
                 return end - q < 2 ? FH_JSON_EPARTIAL : FH_JSON_EESCAPE;
             has_esc = true;
@@ -286,7 +287,7 @@ static int scan_string(struct scan *sc, size_t *pp, int parent)
         } else if (c < 0x80) {
             q++;
         } else {
-            size_t k = utf8_seq((const unsigned char *)q, (size_t)(end - q));
+            size_t k = fh__json_utf8_seq((const unsigned char *)q, (size_t)(end - q));
             if (k == 0)
                 return FH_JSON_EUTF8;
             q += k;
@@ -516,7 +517,7 @@ int fh_json_str(const struct fh_json *j, int i, char *dst, size_t cap, size_t *l
         size_t un;
         if (*s == '\\') {
             uint32_t cp = 0;
-            size_t k = decode_escape(s, end, &cp);
+            size_t k = fh__json_decode_escape(s, end, &cp);
             if (k == 0)
                 return FH_EINVAL; /* cannot happen after fh_json_parse */
             s += k;

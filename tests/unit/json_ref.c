@@ -3,7 +3,9 @@
  * (jsmn in strict mode with parent links, then a walk over the tokens that checks what jsmn
  * lets through: separators, string contents, escapes, UTF-8, number grammar). Kept as the
  * oracle test_json and fuzz_json compare fh_json_parse with: both must accept the same inputs
- * and produce the same tokens. Not linked into the product.
+ * and produce the same tokens. The two share only the decoding of one escape and the length
+ * of one UTF-8 sequence (venue/json_int.h), which unit.json checks through its cases of bad
+ * escapes and UTF-8. Not linked into the product.
  */
 #define JSMN_STATIC
 #define JSMN_STRICT
@@ -11,117 +13,12 @@
 #include <jsmn.h>
 
 #include "json_ref.h"
-
-#include "core/utf8.h"
+#include "venue/json_int.h"
 
 #include <limits.h>
 #include <string.h>
 
 #define FH_JSON_MAX_DEPTH 32
-
-/* Length of the UTF-8 sequence starting at s[0] (at most n bytes), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c < 0xc2)
-        return 0; /* continuation byte or overlong 2-byte lead */
-    if (c < 0xe0) {
-        return (n >= 2 && (s[1] & 0xc0) == 0x80) ? 2 : 0;
-    }
-    if (c < 0xf0) {
-        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-            return 0;
-        if (c == 0xe0 && s[1] < 0xa0)
-            return 0; /* overlong */
-        if (c == 0xed && s[1] >= 0xa0)
-            return 0; /* UTF-16 surrogate */
-        return 3;
-    }
-    if (c < 0xf5) {
-        if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
-            return 0;
-        if (c == 0xf0 && s[1] < 0x90)
-            return 0; /* overlong */
-        if (c == 0xf4 && s[1] >= 0x90)
-            return 0; /* above U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
-
-/* Reads 4 hex digits at s; returns the code unit or -1. */
-static long hex4(const char *s)
-{
-    long v = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = fh_hex_value(s[k]);
-        if (h < 0)
-            return -1;
-        v = v * 16 + h;
-    }
-    return v;
-}
-
-/*
- * Decodes one escape sequence at s[0] == '\\' (end bounds the string). Returns the number of
- * input bytes consumed and stores the code point in *cp, or 0 if the escape is invalid.
- */
-static size_t decode_escape(const char *s, const char *end, uint32_t *cp)
-{
-    if (end - s < 2)
-        return 0;
-    switch (s[1]) {
-    case '"':
-        *cp = '"';
-        return 2;
-    case '\\':
-        *cp = '\\';
-        return 2;
-    case '/':
-        *cp = '/';
-        return 2;
-    case 'b':
-        *cp = '\b';
-        return 2;
-    case 'f':
-        *cp = '\f';
-        return 2;
-    case 'n':
-        *cp = '\n';
-        return 2;
-    case 'r':
-        *cp = '\r';
-        return 2;
-    case 't':
-        *cp = '\t';
-        return 2;
-    case 'u':
-        break;
-    default:
-        return 0;
-    }
-    if (end - s < 6)
-        return 0;
-    long hi = hex4(s + 2);
-    if (hi < 0)
-        return 0;
-    if (hi >= 0xdc00 && hi <= 0xdfff)
-        return 0; /* a low surrogate cannot come first */
-    if (hi < 0xd800 || hi > 0xdbff) {
-        *cp = (uint32_t)hi;
-        return 6;
-    }
-    /* A high surrogate must be followed by \u and a low surrogate. */
-    if (end - s < 12 || s[6] != '\\' || s[7] != 'u')
-        return 0;
-    long lo = hex4(s + 8);
-    if (lo < 0xdc00 || lo > 0xdfff)
-        return 0;
-    *cp = 0x10000 + (((uint32_t)hi - 0xd800) << 10) + ((uint32_t)lo - 0xdc00);
-    return 12;
-}
 
 /* Validates a string token's contents; records whether it holds escapes. */
 static int check_string(struct fh_json *j, int i)
@@ -147,7 +44,7 @@ static int check_string(struct fh_json *j, int i)
         unsigned char c = (unsigned char)*s;
         if (c == '\\') {
             uint32_t cp;
-            size_t k = decode_escape(s, end, &cp);
+            size_t k = fh__json_decode_escape(s, end, &cp);
             if (k == 0)
                 return FH_JSON_EESCAPE;
             has_esc = true;
@@ -157,7 +54,7 @@ static int check_string(struct fh_json *j, int i)
         } else if (c < 0x80) {
             s++;
         } else {
-            size_t k = utf8_seq((const unsigned char *)s, (size_t)(end - s));
+            size_t k = fh__json_utf8_seq((const unsigned char *)s, (size_t)(end - s));
             if (k == 0)
                 return FH_JSON_EUTF8;
             s += k;
