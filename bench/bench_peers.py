@@ -437,6 +437,8 @@ def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
         finally:
             stopped_us = int(time.time() * 1e6)
             out["exit"] = r.stop()
+            if out["exit"] not in (0, -signal.SIGTERM):  # a handler that died: say how
+                out["log_tail"] = K.file_tail(r.log.name, 5)
             acked.close()
     if r.metrics_url is not None and out.get("startup_s") is not None and not mock:
         # ours: from the exchange's answer (its first connection streaming) to the first
@@ -635,6 +637,9 @@ def write_report(path, results, skipped, args, started):
                 continue
             errs = [m.get("error") or m.get("feedcmp_error") for m in ms
                     if m.get("error") or m.get("feedcmp_error")]
+            errs += ["run %s: exited with status %s before its stop: %s" % (
+                m.get("run"), m["exit"], m.get("log_tail", "")[-300:]) for m in ms
+                if m.get("exit") not in (None, 0, -signal.SIGTERM)]
             lat = [m["latency_ms"] for m in ms if m.get("latency_ms")]
             inex = [m["inexact"] for m in ms if m.get("inexact")]
             row = [h, mmm([m.get("acked_per_s") for m in ms], "%.0f"),
@@ -728,6 +733,9 @@ def plot(path, by, loads):
     except ImportError:
         return
     handlers = sorted({h for _, h in by}, key=lambda h: (h != "feedhandler", h))
+
+    def color(h):  # one colour per handler in every plot and panel
+        return "C%d" % handlers.index(h)
     for key, label, fname in (("acked_per_s", "acked trades/s (median)", "throughput.png"),
                               ("cpu_us_per_trade", "CPU µs per trade (median, log)",
                                "cpu_per_trade.png")):
@@ -735,7 +743,7 @@ def plot(path, by, loads):
         w = 0.8 / max(1, len(handlers))
         for i, h in enumerate(handlers):
             ys = [med([m.get(key) for m in by.get((ld, h), [])]) or 0 for ld in loads]
-            ax.bar([x + i * w for x in range(len(loads))], ys, w, label=h)
+            ax.bar([x + i * w for x in range(len(loads))], ys, w, label=h, color=color(h))
         ax.set_xticks([x + w * (len(handlers) - 1) / 2 for x in range(len(loads))])
         ax.set_xticklabels(loads)
         ax.set_ylabel(label)
@@ -746,7 +754,8 @@ def plot(path, by, loads):
         fig.savefig(os.path.join(os.path.dirname(path), fname), dpi=90)
         plt.close(fig)
     # trade -> broker append p50 / p99 per handler, one panel per paced load
-    paced = [ld for ld in loads if not ld.startswith("blast")]
+    paced = [ld for ld in loads if any(m.get("latency_ms") for (l2, _), ms in by.items()
+                                       if l2 == ld for m in ms)]
     if paced:
         fig, axes = plt.subplots(1, len(paced), figsize=(3.6 * len(paced), 4), squeeze=False)
         for ax, ld in zip(axes[0], paced):
@@ -772,7 +781,7 @@ def plot(path, by, loads):
             ms = [m for m in by.get((ld, h), []) if m.get("rss_series")]
             if ms:
                 xs, ys = zip(*ms[0]["rss_series"])
-                ax.plot(xs, ys, label=h)
+                ax.plot(xs, ys, label=h, color=color(h))
         ax.set_title(ld)
         ax.set_xlabel("s into the window")
         ax.set_ylabel("RSS MB")
