@@ -438,7 +438,7 @@ def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
             stopped_us = int(time.time() * 1e6)
             out["exit"] = r.stop()
             if out["exit"] not in (0, -signal.SIGTERM):  # a handler that died: say how
-                out["log_tail"] = K.file_tail(r.log.name, 5)
+                out["log_tail"] = K.file_tail(r.log.name, 12)
             acked.close()
     if r.metrics_url is not None and out.get("startup_s") is not None and not mock:
         # ours: from the exchange's answer (its first connection streaming) to the first
@@ -638,7 +638,7 @@ def write_report(path, results, skipped, args, started):
             errs = [m.get("error") or m.get("feedcmp_error") for m in ms
                     if m.get("error") or m.get("feedcmp_error")]
             errs += ["run %s: exited with status %s before its stop: %s" % (
-                m.get("run"), m["exit"], m.get("log_tail", "")[-300:]) for m in ms
+                m.get("run"), m["exit"], m.get("log_tail", "")[-600:]) for m in ms
                 if m.get("exit") not in (None, 0, -signal.SIGTERM)]
             lat = [m["latency_ms"] for m in ms if m.get("latency_ms")]
             inex = [m["inexact"] for m in ms if m.get("inexact")]
