@@ -541,10 +541,8 @@ LOAD_TEXT = {
 
 def targets(by):
     """The issue's targets, each met or not, from this run's medians."""
-    def fig(load, h, key, agg=med):
-        v = [m.get(key) for m in by.get((load, h), [])]
-        v = [x for x in v if x is not None]
-        return agg(v) if v else None
+    def fig(load, h, key):
+        return med([m.get(key) for m in by.get((load, h), [])])
 
     def row(what, value, fmt, ok):
         shown = "not measured" if value is None else fmt % value
