@@ -456,6 +456,34 @@ def watermarks(bootstrap, topic):
         c.close()
 
 
+def settled_watermarks(bootstrap, topic, pause=0.3, tries=40):
+    """The high watermarks once two reads pause seconds apart agree (what a killed producer
+    had sent is appended by then)."""
+    prev = None
+    for _ in range(tries):
+        cur = watermarks(bootstrap, topic)
+        if cur == prev:
+            return cur
+        prev = cur
+        time.sleep(pause)
+    raise AssertionError("the high watermarks of %s still move: %r" % (topic, prev))
+
+
+def split_duplicates(rep, ends):
+    """Sorts check()'s duplicates by where their two deliveries lie against the partitions'
+    ends at a moment (ends: {partition: high watermark}): (across it, both before it, both
+    after it), each a list of truth indices."""
+    across, before, after = [], [], []
+    for i, first, again in rep.dup_at:
+        if again[1] < ends.get(again[0], 0):
+            before.append(i)
+        elif first[1] < ends.get(first[0], 0):
+            across.append(i)
+        else:
+            after.append(i)
+    return across, before, after
+
+
 def consume_kcat(bootstrap, topic):
     """(partition, offset, key, headers, size) of every record, read with kcat."""
     fmt = "%p\\t%o\\t%k\\t%h\\t%S\\n"
@@ -567,6 +595,7 @@ class Report:
         self.per_key = collections.Counter()
         self.where = {}  # ident -> [(partition, offset, headers)] of the first deliveries
         self.dup_detail = []  # (ident, first delivery, repeated delivery), the first few
+        self.dup_at = []  # (truth index, first delivery, repeated delivery) of every duplicate
 
     def error(self, msg):
         if len(self.errors) < 50:
@@ -627,6 +656,7 @@ def check(truth, records, decoder, complete=True):
               hdrs.get("sequence"))
         if seen[ident] > 1:
             rep.duplicates += 1
+            rep.dup_at.append((i, rep.where.get(ident), at))
             if len(rep.dup_detail) < 8:
                 rep.dup_detail.append((ident, rep.where.get(ident), at))
             continue

@@ -269,6 +269,9 @@ def test_kill9():
             assert before["spool"]["pending"] > 2000, before  # mid-drain
             p.kill9()
             b.rtt_all(0)
+            # What was in the topic at the kill: a record twice on both sides of these ends
+            # was delivered again across the crash.
+            ends = K.settled_watermarks(b.bootstrap, TOPIC)
             truth = p.truth()
             if driver():
                 assert len(truth) == before["accepted"], (len(truth), before)
@@ -295,11 +298,24 @@ def test_kill9():
             # and what feedsim sent while the handler was down (the engine's backfill).
             print("kill9: missing after the restart (in memory at the kill, or sent while "
                   "the handler was down): %d" % len(rep.missing))
-        # At-least-once across a crash: what came twice is bounded by the documented
-        # window, and the restarted sink counted at least that many as suspects.
-        assert rep.duplicates <= window, rep.summary()
-        assert rep.duplicates <= s["recovered_suspect"], (rep.summary(), s)
-        assert st["kafka"]["dup_suspected"] >= rep.duplicates, st["kafka"]
+        across, early, late = K.split_duplicates(rep, ends)
+        print("kill9: duplicates across the crash %d, both before the kill %d, both after "
+              "it %d" % (len(across), len(early), len(late)))
+        # At-least-once across a crash: what came again after the restart is bounded by the
+        # documented window, and the restarted sink counted at least that many as suspects.
+        assert len(across) <= window, rep.summary()
+        assert len(across) <= s["recovered_suspect"], (rep.summary(), s)
+        assert st["kafka"]["dup_suspected"] >= len(across), st["kafka"]
+        # Twice before the kill: librdkafka retried a request the brokers had appended
+        # when they went down. librdkafka's mock cluster does not deduplicate an idempotent
+        # producer without a transactional.id (rd_kafka_mock_validate_records, 2.0.2); a
+        # real broker does (integration.kafka.real.*). The spool's drain lost no connection,
+        # so only records produced directly, before the outage, can be among them.
+        if p.supports_pause:
+            direct = before["accepted"] - before["kafka"]["spooled"]
+            assert all(i < direct for i in early), (sorted(early)[-5:], direct)
+        # After the restart no connection was lost: nothing went twice.
+        assert not late, rep.summary()
         b.stop()
     print("kill9: %s; window %d, suspects %d" % (rep.summary(), window, s["recovered_suspect"]))
 
