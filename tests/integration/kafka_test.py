@@ -309,8 +309,9 @@ def test_kill9():
         # Twice before the kill: librdkafka retried a request the brokers had appended
         # when they went down. librdkafka's mock cluster does not deduplicate an idempotent
         # producer without a transactional.id (rd_kafka_mock_validate_records, 2.0.2); a
-        # real broker does (integration.kafka.real.*). The spool's drain lost no connection,
-        # so only records produced directly, before the outage, can be among them.
+        # real broker does (integration.kafka.real.cluster3). The spool's drain lost no
+        # connection, so only records produced directly, before the outage, can be among
+        # them.
         if p.supports_pause:
             direct = before["accepted"] - before["kafka"]["spooled"]
             assert all(i < direct for i in early), (sorted(early)[-5:], direct)
