@@ -11,6 +11,7 @@
  *
  * Producer defaults (any [kafka] property overrides them; see FH_KAFKA_DEFAULTS):
  * enable.idempotence=true, acks=all, compression.type=lz4, linger.ms=5,
+ * partitioner=murmur2_random (the Java producer's partition for a key),
  * message.timeout.ms=0 (never time out: outages are the spool's job, which keeps per-key
  * order; a finite timeout lets librdkafka deliver newer records of a partition after older
  * ones timed out), bounded queues (queue.buffering.max.messages=50000,

@@ -28,6 +28,7 @@ const char *const FH_KAFKA_DEFAULTS[][2] = {
     {"acks", "all"},
     {"compression.type", "lz4"},
     {"linger.ms", "5"},
+    {"partitioner", "murmur2_random"},
     {"message.timeout.ms", "0"},
     {"queue.buffering.max.messages", "50000"},
     {"queue.buffering.max.kbytes", "16384"},
