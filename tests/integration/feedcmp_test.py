@@ -16,11 +16,18 @@ process and checks its exit status and --json report:
                  the nearest one; exit 1 when one is not
   bad-map        a map naming a field the records lack, a bad type, bad JSON -> exit 2
   filters        --venue, --symbol
+  gaps           gap records: missing ids split into declared (inside a range the side's own
+                 gap records declare missing) and silent: UNRECOVERABLE, PARTIAL (and
+                 truncated ranges), a DETECTED record without its final one, an AGG_TRADE gap
+                 against TRADE ids, trades without ids; --right-gaps jsonl:; a kafka: side's
+                 T.gaps topic (Avro, Confluent framing; tests/tools/mockbroker and the
+                 registry stand-in, skipped when mockbroker is not built)
   follow         --follow on growing files: interim reports with missing/duplicate/price,
                  late arrivals, duplicates of final trades, SIGTERM's final report,
                  --window-end ending a follow run
   bad-args       two rest: sides, rest: with --follow, --interval alone, a bad --from or
-                 --venue, an unreadable file, a bad time -> exit 2, one line on stderr
+                 --venue, an unreadable file, a bad time, a bad --right-gaps or one on a
+                 truth side, a trade file as a gap source -> exit 2, one line on stderr
 
 Usage: /usr/bin/python3 tests/integration/feedcmp_test.py [-v]
 Prints one line per check; exits 0 when all pass, 1 otherwise.
@@ -34,10 +41,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("FH_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 FEEDCMP = os.path.join(SOURCE_DIR, "tools", "feedcmp", "feedcmp.py")
+BUILD_DIR = os.environ.get("FH_BUILD_DIR") or os.path.join(SOURCE_DIR, "build", "release")
 BASELINE_MAP = os.path.join(SOURCE_DIR, "tools", "feedcmp", "baseline_map.json")
 PYTHON = os.environ.get("FH_PYTHON", "/usr/bin/python3")
 VERBOSE = "-v" in sys.argv[1:]
@@ -284,6 +293,229 @@ def follow_checks(tmp, base):
         rep = json.loads(p.stdout.strip().splitlines()[-1])
         expect(rep["final"] and rep["totals"]["matched"] == 100, "final %r" % rep["totals"])
     check("--follow --window-end ends once both sides are past the end", window_end)
+
+
+def gap_rec(first, last, status, ranges=(), venue="binance", native="BTCUSDT",
+            symbol="BTC-USDT", kind="TRADE", truncated=False, missing=None, detected=7):
+    """A gap record as the stream sink writes it (docs/OPERATIONS.md, schemas/gap.avsc)."""
+    if missing is None:
+        missing = {"DETECTED": last - first + 1, "FILLED": 0}.get(
+            status, sum(b - a + 1 for a, b in ranges))
+    return {"venue": venue, "symbol": symbol, "native_symbol": native, "kind": kind,
+            "first_missing_id": first, "last_missing_id": last, "status": status,
+            "reason": "" if status in ("DETECTED", "FILLED") else "absent from history",
+            "missing_count": missing,
+            "filled_count": 0 if status in ("DETECTED", "UNRECOVERABLE") else
+            last - first + 1 - missing,
+            "missing_ranges": [{"first": a, "last": b, "reason": "absent from history"}
+                               for a, b in ranges],
+            "ranges_truncated": truncated, "detected_time_ns": detected,
+            "reported_time_ns": detected + 1, "connection_id": 1}
+
+
+def with_gaps(rows, drop, gaps):
+    """rows without the ids in drop, each gap record placed after the trades before its
+    first id (where the handler writes it)."""
+    out = [dict(t) for t in rows if t["trade_id"] not in drop]
+    for g in gaps:
+        i = next((k for k, t in enumerate(out) if "first_missing_id" not in t and
+                  t["venue"] == g["venue"] and t["trade_id"] > g["first_missing_id"]), len(out))
+        out.insert(i, g)
+    return out
+
+
+def gap_checks(tmp, base, left, W):
+    """Gap records: missing ids split into declared (inside a range the side's own gap records
+    declare missing) and silent."""
+    J = "jsonl:"
+
+    def run(name, drop, gaps, *extra):
+        path = write(os.path.join(tmp, "right-gaps-%s.jsonl" % name), with_gaps(base, drop, gaps))
+        return Run(tmp, J + left, J + path, *(list(W) + list(extra)))
+
+    def miss(r, venue="binance", symbol="BTCUSDT"):
+        m = r.group(venue, symbol)["missing_on_right"]
+        return m["count"], m["declared"], m["silent"]
+
+    def unrecoverable():
+        # 105-107 declared missing for good; 112 missing with no record at all
+        r = run("unrec", {105, 106, 107, 112},
+                [gap_rec(105, 107, "DETECTED"), gap_rec(105, 107, "UNRECOVERABLE", [(105, 107)])])
+        expect(r.rc == 1, "exit %d (declared or not, missing is a difference)" % r.rc, r)
+        m = r.group("binance", "BTCUSDT")["missing_on_right"]
+        expect((m["count"], m["declared"], m["silent"]) == (4, 3, 1) and
+               m["silent_ranges"] == [[112, 112]] and m["ranges"] == [[105, 107], [112, 112]],
+               "missing_on_right %r" % m, r)
+        t = r.rep["totals"]
+        expect(t["missing_on_right_declared"] == 3 and t["missing_on_right_silent"] == 1 and
+               t["missing_on_right"] == 4 and t["missing_on_left_silent"] == 0,
+               "totals %r" % t, r)
+        gi = r.rep["right"]["gaps"]
+        expect(gi["records"] == 2 and gi["declared_ids"] == 3 and gi["detected_only"] == 0 and
+               gi["by_status"]["UNRECOVERABLE"] == 1 and gi["sources"] == ["inline"] and
+               r.rep["right"]["gap_records_skipped"] == 2, "right gaps %r" % gi, r)
+        expect(r.rep["left"]["gaps"]["declared_ids"] == 0, "left declares nothing (FILLED)", r)
+        expect("4 missing on right (declared 3, silent 1)" in r.out and
+               "missing on right: 4, declared 3, silent 1" in r.out and "silent-R" in r.out,
+               "table", r)
+        r.only_problem("binance", "BTCUSDT")
+        # the same records from a separate file (--right-gaps jsonl:PATH)
+        gpath = write(os.path.join(tmp, "gaps-unrec.jsonl"),
+                      [gap_rec(105, 107, "UNRECOVERABLE", [(105, 107)])])
+        tpath = write(os.path.join(tmp, "right-nogaps.jsonl"),
+                      with_gaps(base, {105, 106, 107, 112}, []))
+        r2 = Run(tmp, J + left, J + tpath, "--right-gaps", J + gpath, *W)
+        expect(miss(r2) == (4, 3, 1) and r2.rep["right"]["gaps"]["sources"] ==
+               ["inline", J + gpath] and r2.rep["right"]["gaps"]["source_records"] == 1,
+               "--right-gaps jsonl: %r %r" % (miss(r2), r2.rep["right"]["gaps"]), r2)
+        r3 = Run(tmp, J + left, J + tpath, *W)
+        expect(miss(r3) == (4, 0, 4), "no gap records: all silent %r" % (miss(r3),), r3)
+    check("gaps: UNRECOVERABLE 105-107 declared, 112 silent", unrecoverable)
+
+    def partial():
+        # PARTIAL: only its ranges are declared; 124 is inside the gap but the record says it
+        # was filled, so its absence is silent
+        g1 = gap_rec(118, 125, "PARTIAL", [(120, 121)])
+        # truncated ranges: the last one is widened to the gap's end and covers written ids
+        g2 = gap_rec(128, 137, "PARTIAL", [(129, 129), (131, 137)], truncated=True, missing=3)
+        r = run("partial", {120, 121, 124, 129, 131, 133}, [g1, g2])
+        m = r.group("binance", "BTCUSDT")["missing_on_right"]
+        expect((m["count"], m["declared"], m["silent"]) == (6, 5, 1) and
+               m["silent_ranges"] == [[124, 124]], "missing_on_right %r" % m, r)
+        gi = r.rep["right"]["gaps"]
+        expect(gi["declared_ids"] == 10 and gi["declared_missing_count"] == 5 and
+               gi["ranges_truncated_records"] == 1 and gi["by_status"]["PARTIAL"] == 2,
+               "right gaps %r" % gi, r)
+        expect(r.group("binance", "BTCUSDT")["declared_by_right"] ==
+               {"ids": 10, "ranges": [[120, 121], [129, 129], [131, 137]]},
+               "declared_by_right %r" % r.group("binance", "BTCUSDT")["declared_by_right"], r)
+    check("gaps: PARTIAL declares its ranges only; truncated ranges", partial)
+
+    def detected():
+        gaps = [gap_rec(105, 107, "DETECTED"),  # never finalized: declared by DETECTED
+                gap_rec(110, 112, "DETECTED"), gap_rec(110, 112, "FILLED"),  # 111 lost after all
+                gap_rec(115, 116, "DETECTED", detected=9),
+                gap_rec(115, 116, "UNRECOVERABLE", [(115, 115)], detected=9),
+                # another gap 130-131, told apart by its detected time: still open
+                gap_rec(130, 131, "DETECTED", detected=11),
+                gap_rec(130, 131, "FILLED", detected=12)]
+        r = run("detected", {105, 106, 107, 111, 115, 116, 130}, gaps)
+        m = r.group("binance", "BTCUSDT")["missing_on_right"]
+        expect((m["count"], m["declared"], m["silent"]) == (7, 5, 2) and
+               m["silent_ranges"] == [[111, 111], [116, 116]], "missing_on_right %r" % m, r)
+        gi = r.rep["right"]["gaps"]
+        expect(gi["detected_only"] == 2 and gi["by_status"]["DETECTED"] == 4 and
+               gi["by_status"]["FILLED"] == 2 and gi["declared_ids"] == 3 + 1 + 2,
+               "right gaps %r" % gi, r)
+    check("gaps: a DETECTED record without its final one declares the whole gap", detected)
+
+    def kinds():
+        # an AGG_TRADE gap declares aggregate ids, not the TRADE ids of the same symbol; a
+        # Kraken record names the pair XBT/USD, the trades BTC/USD: one symbol
+        gaps = [gap_rec(105, 107, "UNRECOVERABLE", [(105, 107)], kind="AGG_TRADE"),
+                gap_rec(510, 511, "UNRECOVERABLE", [(510, 511)], venue="kraken",
+                        native="XBT/USD", symbol="BTC-USD")]
+        r = run("kinds", {105, 106, 107, 510, 511}, gaps)
+        expect(miss(r) == (3, 0, 3), "binance TRADE: %r" % (miss(r),), r)
+        expect(miss(r, "kraken", "BTC/USD") == (2, 2, 0), "kraken: %r" %
+               (miss(r, "kraken", "BTC/USD"),), r)
+        expect(r.rep["right"]["gaps"]["declared_ids"] == 5, "declared %r" %
+               r.rep["right"]["gaps"], r)
+        # --venue filters gap records as it filters trades
+        r2 = run("kinds2", {105, 106, 107, 510, 511}, gaps, "--venue", "kraken")
+        expect(r2.rep["right"]["gaps"]["declared_ids"] == 2 and
+               r2.rep["right"]["gaps"]["filtered_out"] == 1, "--venue kraken %r" %
+               r2.rep["right"]["gaps"], r2)
+    check("gaps: an AGG_TRADE gap declares no TRADE ids; symbols normalized", kinds)
+
+    def weak():
+        # trades without ids (Kraken v1) cannot be declared: silent, whatever the records say
+        rows = [dict(t, trade_id=None) for t in base if t["venue"] == "kraken"]
+        lpath = write(os.path.join(tmp, "weak-left.jsonl"), rows)
+        right = rows[:5] + rows[6:] + [gap_rec(0, 10 ** 6, "UNRECOVERABLE", [(0, 10 ** 6)],
+                                               venue="kraken", native="BTC/USD",
+                                               symbol="BTC-USD")]
+        rpath = write(os.path.join(tmp, "weak-right.jsonl"), right)
+        r = Run(tmp, J + lpath, J + rpath, *W)
+        m = r.group("kraken", "BTC/USD")["missing_on_right"]
+        expect((m["count"], m["declared"], m["silent"]) == (1, 0, 1), "weak %r" % m, r)
+    check("gaps: trades without ids are silent", weak)
+
+
+def kafka_gap_checks(tmp, base, left, W):
+    """A kafka: side's gap records on its gap topic (T.gaps, read by default when it exists),
+    Avro in the Confluent framing with schemas/gap.avsc from the registry: not a foreign trade
+    schema. The broker is tests/tools/mockbroker (built), the registry its stand-in."""
+    if not os.path.exists(os.path.join(BUILD_DIR, "tests", "mockbroker")):
+        print("SKIP gaps: kafka gap topic (no %s/tests/mockbroker: build first)" % BUILD_DIR)
+        return
+    sys.path.insert(0, HERE)
+    import io
+    import struct
+    import avro.io
+    import avro.schema
+    import kafka_lib as K
+    from confluent_kafka import Producer
+
+    def fn():
+        with K.MockBroker(1) as b, K.Registry() as reg:
+            with open(os.path.join(SOURCE_DIR, "schemas", "gap.avsc")) as f:
+                text = f.read()
+            req = urllib.request.Request(
+                reg.url + "/subjects/trades.gaps-value/versions",
+                data=json.dumps({"schema": text}).encode(), method="POST",
+                headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                sid = json.loads(resp.read())["id"]
+            writer = avro.io.DatumWriter(avro.schema.parse(text))
+
+            def confluent(d):
+                buf = io.BytesIO()
+                buf.write(b"\x00" + struct.pack(">I", sid))
+                writer.write(d, avro.io.BinaryEncoder(buf))
+                return buf.getvalue()
+            drop = {105, 106, 107, 112}
+            for topic in ("trades", "trades.gaps", "other"):
+                b.create(topic, 1)
+            p = Producer({"bootstrap.servers": b.bootstrap})
+            for t in base:
+                if t["trade_id"] not in drop:
+                    for topic in ("trades", "other"):  # JSON values (our field names)
+                        p.produce(topic, json.dumps(t).encode())
+            p.produce("trades.gaps", confluent(gap_rec(105, 107, "DETECTED")))
+            p.produce("trades.gaps", confluent(gap_rec(105, 107, "UNRECOVERABLE", [(105, 107)])))
+            expect(p.flush(30) == 0, "producer did not flush")
+            del p  # before the broker goes
+            opts = ["--registry", reg.url, "--kafka-timeout", "60s"] + list(W)
+            r = Run(tmp, "jsonl:" + left, "kafka:%s/trades" % b.bootstrap, *opts)
+            m = r.group("binance", "BTCUSDT")["missing_on_right"]
+            gi = r.rep["right"]["gaps"]
+            expect(r.rc == 1 and (m["count"], m["declared"], m["silent"]) == (4, 3, 1),
+                   "kafka side, T.gaps by default: %r" % m, r)
+            expect(gi["sources"] == ["inline", "kafka:%s/trades.gaps" % b.bootstrap] and
+                   gi["source_records"] == 2 and gi["declared_ids"] == 3 and
+                   r.rep["right"]["schema"] == "json", "right gaps %r" % gi, r)
+            # no T.gaps topic: nothing declared, and the report says so
+            r2 = Run(tmp, "jsonl:" + left, "kafka:%s/other" % b.bootstrap, *opts)
+            gi = r2.rep["right"]["gaps"]
+            expect(r2.rc == 1 and r2.group("binance", "BTCUSDT")["missing_on_right"]["silent"]
+                   == 4 and gi["sources"][1].startswith("none (") and gi["records"] == 0,
+                   "no gap topic: %r" % gi, r2)
+            # the gap topic named for another topic, and --right-gaps none
+            r3 = Run(tmp, "jsonl:" + left, "kafka:%s/other" % b.bootstrap, "--right-gaps",
+                     "kafka:%s/trades.gaps" % b.bootstrap, *opts)
+            expect(r3.group("binance", "BTCUSDT")["missing_on_right"]["declared"] == 3,
+                   "--right-gaps kafka: %r" % r3.rep["right"]["gaps"], r3)
+            r4 = Run(tmp, "jsonl:" + left, "kafka:%s/trades" % b.bootstrap, "--right-gaps",
+                     "none", *opts)
+            expect(r4.group("binance", "BTCUSDT")["missing_on_right"]["declared"] == 0 and
+                   r4.rep["right"]["gaps"]["sources"] == ["inline"],
+                   "--right-gaps none: %r" % r4.rep["right"]["gaps"], r4)
+            # a trade topic named as a gap source: an error, not trades taken for gaps
+            r5 = Run(tmp, "jsonl:" + left, "kafka:%s/trades" % b.bootstrap, "--right-gaps",
+                     "kafka:%s/other" % b.bootstrap, *opts)
+            expect(r5.rc == 2 and "not a gap record" in r5.err, "trades as gaps", r5)
+    check("gaps: a kafka: side's gap topic (Avro, Confluent framing) read by default", fn)
 
 
 def expect(cond, msg, run=None):
@@ -626,6 +858,9 @@ def main():
                    mm["trade_time"]["first"][0]["id"] == 504, "2 ms off: %r" % mm, r)
         check("a map with times in seconds and ids as text", seconds_map)
 
+        gap_checks(tmp, base, left, W)
+        kafka_gap_checks(tmp, base, left, W)
+
         follow_checks(tmp, base)
 
         def bad_args():
@@ -638,7 +873,11 @@ def main():
                          ["--window-start", "yesterday", J + left, J + left],
                          ["--settle", "5 parsecs", J + left, J + left],
                          [J + left],
-                         ["ftp:x", J + left]):
+                         ["ftp:x", J + left],
+                         ["--left-gaps", "none", "truth:" + left, J + left],
+                         ["--right-gaps", "ftp:x", J + left, J + left],
+                         ["--right-gaps", "kafka:nobroker", J + left, J + left],
+                         ["--right-gaps", J + left, J + left, J + left]):
                 p = subprocess.run([PYTHON, FEEDCMP] + args, capture_output=True, text=True,
                                    timeout=60)
                 lines = p.stderr.strip().splitlines()

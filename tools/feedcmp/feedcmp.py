@@ -5,8 +5,8 @@ Usage: feedcmp [options] LEFT RIGHT
 
 A side is one of
   jsonl:PATH              normalized JSON lines as feedhandler's stream sink writes them (gap
-                          records, the lines with first_missing_id, are skipped); with a field
-                          map, JSON lines in a foreign schema
+                          records are the lines with first_missing_id); with a field map, JSON
+                          lines in a foreign schema
   truth:PATH              feedsim's truth log
   kafka:BOOTSTRAP/TOPIC   a Kafka topic, read from the beginning to the high watermarks (its own
                           consumer group, nothing committed); values in Avro with Confluent
@@ -25,6 +25,11 @@ and runs of ids, not the run.
 Trades are matched on (venue, symbol, kind, trade id); trades without an id (Kraken v1) on
 (venue, symbol, kind, trade time, price, quantity, side, occurrence), a weaker key. Prices and
 quantities are compared as exact decimals; a side carrying doubles is reported as rounding.
+
+A side's gap records (inline; --left-gaps/--right-gaps SPEC; for kafka:.../T by default T.gaps
+when it exists) declare ids missing: a final record (PARTIAL, UNRECOVERABLE) its missing_ranges,
+a DETECTED record its whole gap while no final record of it has come. Trades missing on a side
+are split into declared (inside such a range) and silent (not, or without an id).
 
 Exit status: 0 the sides agree, 1 they differ, 2 error. See tools/feedcmp/README.md.
 
@@ -53,6 +58,8 @@ from decimal import Decimal, InvalidOperation
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUR_SCHEMA_FILE = os.path.normpath(os.path.join(HERE, "..", "..", "schemas", "trade.avsc"))
 OUR_RECORD_NAME = "feedhandler.Trade"
+GAP_SCHEMA_FILE = os.path.normpath(os.path.join(HERE, "..", "..", "schemas", "gap.avsc"))
+GAP_RECORD_NAME = "feedhandler.Gap"
 
 SIDES = ("BUY", "SELL", "UNKNOWN")
 KINDS = ("TRADE", "AGG_TRADE")
@@ -519,7 +526,10 @@ class Side:
         self.ts_types = collections.Counter()
         self.broker_lag = Dist()
         self._fields_seen = 0
-        self.gap_records = 0
+        self.gap_records = 0  # gap records among the trades (jsonl, or the trade topic)
+        self.gaps = None  # GapLedger: the ids this side declares missing
+        self.gaps_only = False  # a --left-gaps/--right-gaps source: gap records only
+        self.gap_source = None  # the Side reading this side's separate gap source
         self.fields = set()
         self.unmapped = []
         self.tt_res = 1  # trade time resolution (us)
@@ -664,14 +674,24 @@ class Side:
     def add(self, d, where):
         """A decoded record (dict in its own field names)."""
         self.records += 1
-        if "first_missing_id" in d:
-            self.gap_records += 1
+        if "first_missing_id" in d or self.gaps_only:
+            self.gap(d, where)
             return
         if self.fmap is not None:
             t = self._mapped(d, where_text(where))
         else:
             t = self._ours(d, where)
         self.emit(t)
+
+    def gap(self, d, where):
+        """A gap record (a dict with first_missing_id): its declared ids go to the ledger."""
+        if "first_missing_id" not in d:
+            raise Failure("%s: not a gap record (no first_missing_id) in a gap source" %
+                          where_text(where))
+        if not self.gaps_only:
+            self.gap_records += 1
+        if self.gaps is not None:
+            self.gaps.add(d, where_text(where))
 
     def emit(self, t):
         """A normalized trade: filtered, counted, handed to the comparison."""
@@ -784,9 +804,9 @@ class Side:
                     continue
                 self.emit(self._truth(d, where_text(where)))
                 continue
-            if "first_missing_id" in d:
+            if "first_missing_id" in d or self.gaps_only:
                 self.records += 1
-                self.gap_records += 1
+                self.gap(d, where)
                 continue
             if self._first:
                 self._first = False
@@ -803,7 +823,8 @@ class Side:
 
     # -- Kafka --
 
-    def _open_kafka(self, rest):
+    def _open_kafka(self, rest, missing_ok=False):
+        """Opens a topic; with missing_ok, False (and nothing open) when it does not exist."""
         if "/" not in rest:
             raise Failure("%s: kafka side must be kafka:BOOTSTRAP/TOPIC" % self.name)
         bootstrap, topic = rest.rsplit("/", 1)
@@ -841,6 +862,14 @@ class Side:
         self._consumer = c
         frm = self.opts.start_at(self.name)
         try:
+            if missing_ok:
+                # asked of every topic: a request naming one may create it on a broker that
+                # creates topics on first use
+                md = c.list_topics(timeout=min(timeout_s, 30)).topics.get(topic)
+                if md is None or md.error is not None or not md.partitions:
+                    c.close()
+                    self._consumer = None
+                    return False
             md = c.list_topics(topic, timeout=min(timeout_s, 30)).topics.get(topic)
             if md is None or md.error is not None:
                 raise Failure("%s: topic %s: %s" % (self.name, topic,
@@ -885,6 +914,7 @@ class Side:
             raise Failure("%s: kafka: %s" % (self.name, e))
         self._deadline = time.monotonic() + timeout_s
         self.offsets = {}  # partition -> [first offset read, last offset read]
+        return True
 
     def _kafka_remaining(self):
         return any(self._pos.get(p, -1) + 1 < hi for p, hi in self._ends.items())
@@ -983,30 +1013,42 @@ class Side:
             raise Failure("%s: not an Avro schema: %s" % (what, e))
 
     def _decide_schema(self, sch, what):
-        """Ours (feedhandler.Trade) or foreign (then the map must fit it)."""
+        """Ours (feedhandler.Trade) or foreign (then the map must fit it). Our gap schema
+        (feedhandler.Gap) is never a trade schema: on a trade topic its records are gap
+        records; a gap source takes nothing else."""
         name = getattr(sch, "fullname", None)
+        if self.gaps_only:
+            if name != GAP_RECORD_NAME:
+                raise Failure("%s (%s): %s is %s, not feedhandler's gap schema (%s)" %
+                              (self.name, self.spec, what, name, GAP_RECORD_NAME))
+            self.schema_name = name
+            return
+        if name == GAP_RECORD_NAME:
+            return
         if self.schema_name is not None:
             if name != self.schema_name:
                 raise Failure("%s: records in two schemas, %s and %s" %
                               (self.name, self.schema_name, name))
             return
         self.schema_name = name
-        if name in (OUR_RECORD_NAME, "feedhandler.Gap") and not self.opts.forced_map(self.name):
+        if name == OUR_RECORD_NAME and not self.opts.forced_map(self.name):
             return
         self._use_map("%s is %s" % (what, name))
         self.fmap.check_avro(sch, "%s (%s)" % (self.name, self.spec))
         self.unmapped = self.fmap.unmapped_source
 
-    def _our_schema(self):
-        if not hasattr(self, "_ours_sch"):
+    def _our_schema(self, path=OUR_SCHEMA_FILE):
+        """schemas/trade.avsc (or gap.avsc) parsed, and its CRC-64-AVRO fingerprint."""
+        cache = self.__dict__.setdefault("_schema_files", {})
+        if path not in cache:
             try:
-                with open(OUR_SCHEMA_FILE) as f:
+                with open(path) as f:
                     text = f.read()
             except OSError as e:
-                raise Failure("cannot read %s: %s" % (OUR_SCHEMA_FILE, e.strerror or e))
-            self._ours_sch = self._parse_schema(text, OUR_SCHEMA_FILE)
-            self._ours_fp = crc64_avro(canonical_form(json.loads(text)).encode())
-        return self._ours_sch, self._ours_fp
+                raise Failure("cannot read %s: %s" % (path, e.strerror or e))
+            cache[path] = (self._parse_schema(text, path),
+                           crc64_avro(canonical_form(json.loads(text)).encode()))
+        return cache[path]
 
     def _decode(self, value, where):
         avro_io = self._avro[0]
@@ -1027,8 +1069,12 @@ class Side:
             (fp,) = struct.unpack("<Q", value[2:10])
             sch, ours_fp = self._our_schema()
             if fp != ours_fp:
-                raise Failure("%s: single-object fingerprint %016x is not schemas/trade.avsc's "
-                              "(%016x)" % (where, fp, ours_fp))
+                gsch, gap_fp = self._our_schema(GAP_SCHEMA_FILE)
+                if fp != gap_fp:
+                    raise Failure("%s: single-object fingerprint %016x is not schemas/trade.avsc's "
+                                  "(%016x)%s" % (where, fp, ours_fp, " nor schemas/gap.avsc's"
+                                                 if self.gaps_only else ""))
+                sch = gsch
             self._decide_schema(sch, "single-object")
             body = value[10:]
             self.framings["single-object"] += 1
@@ -1235,6 +1281,176 @@ class IdSet:
             if len(out) >= limit:
                 break
         return out
+
+
+class RangeSet:
+    """Integer ids as sorted disjoint, non-adjacent runs [lo, hi], added a range at a time (a
+    gap's declared ranges may hold millions of ids: never one at a time)."""
+
+    __slots__ = ("lo", "hi")
+
+    def __init__(self):
+        self.lo, self.hi = [], []
+
+    def add(self, a, b):
+        lo, hi = self.lo, self.hi
+        i = bisect.bisect_left(hi, a - 1)  # the first run that reaches a (or touches it)
+        j = bisect.bisect_right(lo, b + 1)  # the runs from i up to j overlap or touch [a, b]
+        if i < j:
+            a, b = min(a, lo[i]), max(b, hi[j - 1])
+        lo[i:j] = [a]
+        hi[i:j] = [b]
+
+    def __contains__(self, x):
+        i = bisect.bisect_right(self.lo, x) - 1
+        return i >= 0 and x <= self.hi[i]
+
+    def size(self):
+        return sum(b - a + 1 for a, b in zip(self.lo, self.hi))
+
+    def copy(self):
+        c = RangeSet()
+        c.lo, c.hi = list(self.lo), list(self.hi)
+        return c
+
+
+def split_declared(missing, declared, limit):
+    """Missing ids (an IdSet) against declared ranges (a RangeSet or None): (how many are
+    declared, the first `limit` runs of the others, how many runs the others make)."""
+    n_decl, silent, n_silent_runs = 0, [], 0
+    dlo, dhi = (declared.lo, declared.hi) if declared is not None else ([], [])
+    j = 0
+    for a, b in zip(missing.lo, missing.hi):
+        while j < len(dlo) and dhi[j] < a:
+            j += 1
+        x = a  # the first id of [a, b] not looked at yet
+        k = j
+        while x <= b:
+            if k < len(dlo) and dlo[k] <= b:
+                if dlo[k] > x:  # silent ids before the declared range
+                    n_silent_runs += 1
+                    if len(silent) < limit:
+                        silent.append([x, dlo[k] - 1])
+                top = min(b, dhi[k])
+                n_decl += top - max(x, dlo[k]) + 1
+                x = top + 1
+                k += 1
+            else:
+                n_silent_runs += 1
+                if len(silent) < limit:
+                    silent.append([x, b])
+                x = b + 1
+    return n_decl, silent, n_silent_runs
+
+
+GAP_FINAL = ("PARTIAL", "UNRECOVERABLE")
+GAP_STATUSES = ("DETECTED", "FILLED") + GAP_FINAL
+
+
+class GapLedger:
+    """One side's gap records (feedhandler's schemas/gap.avsc, as a dict) and the ids they
+    declare missing, per (venue, symbol key, kind), normalized as trades are.
+
+    A final record (PARTIAL, UNRECOVERABLE) declares its missing_ranges; FILLED declares
+    nothing. A DETECTED record declares its whole gap [first_missing_id, last_missing_id] for
+    as long as no final record of the same gap has been read (paired, as docs/OPERATIONS.md
+    says, by venue, symbol, kind, first and last id and detected_time_ns): a gap whose final
+    record never came (the handler was killed) was still declared when it was seen."""
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.sources = []  # where the records come from, for the report
+        self.records = 0
+        self.filtered = 0
+        self.status = collections.Counter()
+        self.truncated = 0
+        self.final = {}  # (venue, symkey, kind) -> RangeSet of final records' ranges
+        self.final_ids = 0  # the sum of final records' range sizes
+        self.final_missing = 0  # the sum of final records' missing_count
+        self.open = {}  # (venue, symkey, kind) -> {(first, last, detected_time): missing_count}
+        self.closed = set()  # (venue, symkey, kind, first, last, detected_time) of final records
+
+    def add(self, d, where):
+        self.records += 1
+        w = "%s: gap record" % where
+
+        def need(k):
+            if d.get(k) is None:
+                raise Failure("%s: no %s" % (w, k))
+            return d[k]
+        venue = norm_venue(need("venue"))
+        native = d.get("native_symbol") or need("symbol")
+        symkey = norm_symbol(venue, native)
+        kind = str(d.get("kind") or "TRADE").upper()
+        status = str(need("status")).upper()
+        if status not in GAP_STATUSES:
+            raise Failure("%s: status %r is not one of %s" % (w, status, ", ".join(GAP_STATUSES)))
+        first = to_int(need("first_missing_id"), w + ": first_missing_id")
+        last = to_int(need("last_missing_id"), w + ": last_missing_id")
+        if last < first:
+            raise Failure("%s: last_missing_id %d < first_missing_id %d" % (w, last, first))
+        dt = d.get("detected_time_ns")
+        o = self.opts
+        if (o.venues and venue not in o.venues) or (o.symbols and symkey not in o.symbols) or \
+                (o.kinds and kind not in o.kinds):
+            self.filtered += 1
+            return
+        self.status[status] += 1
+        gk = (venue, symkey, kind)
+        gap = (first, last, dt)
+        if status == "DETECTED":
+            if gk + gap not in self.closed:  # a final record read first leaves nothing open
+                self.open.setdefault(gk, {})[gap] = (
+                    to_int(d["missing_count"], w + ": missing_count")
+                    if d.get("missing_count") is not None else last - first + 1)
+            return
+        self.closed.add(gk + gap)
+        op = self.open.get(gk)
+        if op is not None:
+            op.pop(gap, None)
+            if not op:
+                del self.open[gk]
+        if status == "FILLED":
+            return
+        if d.get("ranges_truncated"):
+            self.truncated += 1
+        if d.get("missing_count") is not None:
+            self.final_missing += to_int(d["missing_count"], w + ": missing_count")
+        rs = self.final.get(gk)
+        if rs is None:
+            rs = self.final[gk] = RangeSet()
+        for r in d.get("missing_ranges") or ():
+            if not isinstance(r, dict):
+                raise Failure("%s: missing_ranges holds %r, not {first, last, reason}" % (w, r))
+            a = to_int(r.get("first"), w + ": missing_ranges.first")
+            b = to_int(r.get("last"), w + ": missing_ranges.last")
+            if b < a:
+                raise Failure("%s: missing range %d-%d is backwards" % (w, a, b))
+            rs.add(a, b)
+            self.final_ids += b - a + 1
+
+    def declared(self, gk):
+        """The ids declared missing for (venue, symkey, kind): a RangeSet, or None."""
+        rs = self.final.get(gk)
+        op = self.open.get(gk)
+        if not op:
+            return rs
+        rs = rs.copy() if rs is not None else RangeSet()
+        for first, last, _dt in op:
+            rs.add(first, last)
+        return rs
+
+    def info(self):
+        detected_only = sum(len(v) for v in self.open.values())
+        open_ids = sum(last - first + 1 for v in self.open.values() for first, last, _ in v)
+        return {"sources": self.sources, "records": self.records, "filtered_out": self.filtered,
+                "by_status": {s: self.status[s] for s in GAP_STATUSES},
+                "detected_only": detected_only, "ranges_truncated_records": self.truncated,
+                # the sum of the declared ranges' sizes (a truncated last range counts whole)
+                "declared_ids": self.final_ids + open_ids,
+                # the records' own exact missing_count, summed the same way
+                "declared_missing_count": self.final_missing +
+                sum(c for v in self.open.values() for c in v.values())}
 
 
 class Dist:
@@ -1704,7 +1920,7 @@ class Comparer:
                     g.natives["left"] != g.natives["right"]:
                 gd["symbol_left"], gd["symbol_right"] = g.natives["left"], g.natives["right"]
             bad = False
-            for n in ("left", "right"):
+            for n, side in (("left", left), ("right", right)):
                 ms = g.missing[n]
                 cnt = g.missing_count(n)
                 first = ms.first(limit) if len(ms) else [x[0] for x in g.missing_weak[n].first()]
@@ -1712,6 +1928,18 @@ class Comparer:
                       "range_count": len(ms.lo)}
                 if ms.forgotten:
                     md["ranges_forgotten_ids"] = ms.forgotten
+                # declared: inside a range this side's gap records declare missing; silent: the
+                # rest (trades without ids and forgotten runs cannot be declared: silent)
+                decl = side.gaps.declared(k) if side.gaps is not None else None
+                n_decl, silent, n_silent = split_declared(ms, decl, limit)
+                md["declared"], md["silent"] = n_decl, cnt - n_decl
+                md["silent_ranges"], md["silent_range_count"] = silent, n_silent
+                gd["declared_by_" + n] = {"ids": decl.size() if decl is not None else 0,
+                                          "ranges": [[a, b] for a, b in
+                                                     zip(decl.lo[:limit], decl.hi[:limit])]
+                                          if decl is not None else []}
+                totals["missing_on_%s_declared" % n] += n_decl
+                totals["missing_on_%s_silent" % n] += cnt - n_decl
                 if cnt:
                     md["trade_time_from"], md["trade_time_to"] = g.missing_tt[n]
                 gd["missing_on_" + n] = md
@@ -1820,6 +2048,12 @@ def side_info(side, outside, in_flight=0):
          "map": side.fmap.path if side.fmap else None, "fields": sorted(side.fields),
          "trade_time_resolution_us": side.tt_res, "receive_time_resolution_ns": side.recv_res,
          "carries_doubles": side.doubles}
+    if side.gaps is not None:
+        # where this side's gap records came from, what they were, what they declare
+        d["gaps"] = side.gaps.info()
+        d["gaps"]["inline_records"] = side.gap_records
+        if side.gap_source is not None:
+            d["gaps"]["source_records"] = side.gap_source.records
     if side.schema_name:
         d["schema"] = side.schema_name
     if side.framings:
@@ -1867,14 +2101,15 @@ def print_table(rep, out):
         " (auto: %s)" % ", ".join(n for n, a in (("start", win["start_auto"]),
                                                   ("end", win["end_auto"])) if a)
         if win["start_auto"] or win["end_auto"] else "", win["settle_us"]))
-    hdr = ("venue", "symbol", "kind", "left", "right", "matched", "miss-L", "miss-R", "dup-L",
-           "dup-R", "mismatch", "late", "unsettled")
+    hdr = ("venue", "symbol", "kind", "left", "right", "matched", "miss-L", "miss-R",
+           "silent-L", "silent-R", "dup-L", "dup-R", "mismatch", "late", "unsettled")
     rows = [hdr]
     for g in rep["groups"]:
         mm = sum(v["count"] for v in g["mismatches"].values())
         rows.append((g["venue"], g["symbol"] + (" (weak key)" if g["key"] != "trade id" else ""),
                      g["kind"], g["left"], g["right"], g["matched"],
                      g["missing_on_left"]["count"], g["missing_on_right"]["count"],
+                     g["missing_on_left"]["silent"], g["missing_on_right"]["silent"],
                      g["duplicates_left"]["count"], g["duplicates_right"]["count"], mm,
                      g["late_on_left"] + g["late_on_right"],
                      g["unsettled_missing_on_left"] + g["unsettled_missing_on_right"]))
@@ -1887,11 +2122,16 @@ def print_table(rep, out):
         for n in ("left", "right"):
             m = g["missing_on_" + n]
             if m["count"]:
-                w("  %s: %d missing on %s, ranges %s%s\n" % (
-                    label, m["count"], n, ", ".join(
+                w("  %s: %d missing on %s (declared %d, silent %d), ranges %s%s\n" % (
+                    label, m["count"], n, m["declared"], m["silent"], ", ".join(
                         "%s" % a if a == b else "%s-%s" % (a, b) for a, b in m["ranges"]) or
                     ", ".join(str(i) for i in m["first_ids"]),
                     " ..." if m["range_count"] > len(m["ranges"]) else ""))
+                if m["silent"] and m["declared"] and m["silent_ranges"]:
+                    w("  %s: silent on %s: %s%s\n" % (
+                        label, n, ", ".join("%s" % a if a == b else "%s-%s" % (a, b)
+                                            for a, b in m["silent_ranges"]),
+                        " ..." if m["silent_range_count"] > len(m["silent_ranges"]) else ""))
             if g["late_on_" + n]:
                 w("  %s: %d trade(s) reached %s after the settle margin (reported missing "
                   "before; fields not compared)\n" % (label, g["late_on_" + n], n))
@@ -1912,6 +2152,19 @@ def print_table(rep, out):
             ex = v["first"][0]
             w("  %s: %d %s mismatch(es), first id %s: left %s, right %s\n" %
               (label, v["count"], f, ex["id"], ex["left"], ex["right"]))
+    t = rep["totals"]
+    for n in ("left", "right"):
+        gi = rep[n].get("gaps")
+        if gi is not None and (gi["records"] or gi["sources"] != ["inline"]):
+            bs = gi["by_status"]
+            w("%s gap records: %d from %s (%s; %d detected only), %d ids declared missing\n" % (
+                n, gi["records"], ", ".join(gi["sources"]) or "nowhere",
+                ", ".join("%s %d" % (s, bs[s]) for s in GAP_STATUSES), gi["detected_only"],
+                gi["declared_ids"]))
+        if t.get("missing_on_" + n):
+            w("missing on %s: %d, declared %d, silent %d\n" % (
+                n, t["missing_on_" + n], t["missing_on_%s_declared" % n],
+                t["missing_on_%s_silent" % n]))
     fl = rep["fields"]
     w("fields compared: %s\n" % ", ".join(fl["compared"]))
     if fl["left_only"]:
@@ -2003,6 +2256,11 @@ def parse_args(argv):
                         "--follow), time:TIME, offset:N, offsets:P=N,...")
     p.add_argument("--left-from", metavar="POS", help="--from for the left side")
     p.add_argument("--right-from", metavar="POS", help="--from for the right side")
+    for n in ("left", "right"):
+        p.add_argument("--%s-gaps" % n, metavar="SPEC",
+                       help="where the %s side's gap records are: kafka:BOOTSTRAP/TOPIC, "
+                            "jsonl:PATH or none (default: inline; for a kafka: side on topic "
+                            "T, also T.gaps when it exists)" % n)
     p.add_argument("--venue", action="append", default=[], metavar="VENUE",
                    help="compare only this venue (repeatable; binance, kraken)")
     p.add_argument("--symbol", action="append", default=[], metavar="SYMBOL",
@@ -2074,6 +2332,10 @@ def parse_args(argv):
     shared_from = parse_start(a.from_, "--from") if a.from_ else default
     for name, v in (("left", a.left_from), ("right", a.right_from)):
         starts[name] = parse_start(v, "--%s-from" % name) if v else shared_from
+    for name in ("left", "right"):
+        # a gap source is small: read from the beginning, or from the side's time:T (a gap
+        # record is stamped when it is made, after the trades it is about)
+        starts[name + "-gaps"] = starts[name] if starts[name][0] == "time" else ("beginning",)
     a.start_at = lambda name: starts[name]
     a.venues = {norm_venue(v) for x in a.venue for v in x.split(",") if v.strip()}
     for v in a.venues:
@@ -2086,7 +2348,20 @@ def parse_args(argv):
     syms = [x for y in a.symbol for x in y.split(",") if x.strip()]
     # a symbol key for every venue (Kraken's XBT is BTC): matched against either
     a.symbols = {norm_symbol(v, x) for x in syms for v in ("binance", "kraken")}
-    forced = {"left": a.left_map is not None, "right": a.right_map is not None}
+    forced = {"left": a.left_map is not None, "right": a.right_map is not None,
+              "left-gaps": False, "right-gaps": False}
+    for name, spec, g in (("left", a.left, a.left_gaps), ("right", a.right, a.right_gaps)):
+        if g is None:
+            continue
+        kind = spec.split(":", 1)[0]
+        if kind not in ("jsonl", "kafka"):
+            raise Failure("--%s-gaps: a %s side has no gap records" % (name, kind))
+        gk, _, rest = g.partition(":")
+        if g != "none" and not ((gk == "jsonl" and rest) or
+                                (gk == "kafka" and "/" in rest and rest.rsplit("/", 1)[0] and
+                                 rest.rsplit("/", 1)[1])):
+            raise Failure("--%s-gaps %r: expected kafka:BOOTSTRAP/TOPIC, jsonl:PATH or none" %
+                          (name, g))
     a.forced_map = lambda name: forced[name]
     # an exchange's REST history has trades, not aggregates: audit what it can answer for
     a.kinds = {"TRADE"} if "rest" in kinds else None
@@ -2130,6 +2405,46 @@ class Output:
         sys.stdout.flush()
 
 
+def open_gaps(side, given, opts):
+    """A side's gap records go to its GapLedger: those among its trades (inline: JSON lines, or
+    a trade topic carrying them), and those of a separate source: `given` (--left-gaps or
+    --right-gaps: kafka:BOOTSTRAP/TOPIC, jsonl:PATH, none) or, for a kafka: side on topic T,
+    T.gaps when that topic exists. Returns the Side reading the separate source, or None."""
+    if side.kind not in ("jsonl", "kafka"):
+        return None  # truth and rest: nothing declared
+    side.gaps = led = GapLedger(opts)
+    led.sources.append("inline")
+    spec, missing_ok = given, False
+    if given == "none":
+        return None
+    if given is None:
+        if side.kind != "kafka":
+            return None
+        spec, missing_ok = side.spec + ".gaps", True
+    gs = Side(side.name + "-gaps", spec, opts, None)
+    gs.gaps_only = True
+    gs.gaps = led
+    if gs.kind == "kafka":
+        gs.follow = side.follow
+        if not gs._open_kafka(spec.split(":", 1)[1], missing_ok=missing_ok):
+            led.sources.append("none (%s does not exist)" % spec)
+            return None
+    else:
+        gs.open(side.follow)
+    led.sources.append(spec)
+    side.gap_source = gs
+    return gs
+
+
+def read_gaps(gap_sides):
+    """A batch run: every gap record of the separate sources (up to their ends now)."""
+    for gs in gap_sides:
+        if gs.kind == "kafka":  # its bound starts now, not when it was opened
+            gs._deadline = time.monotonic() + gs.opts.kafka_timeout_us / 1e6
+        while not gs.done:
+            gs.poll(5000)
+
+
 def run_batch(cmp, left, right, opts, out):
     rest = [s for s in (left, right) if s.kind == "rest"]
     if rest:
@@ -2158,6 +2473,7 @@ def run_batch(cmp, left, right, opts, out):
                 rf = right.max_tt if right.max_tt is not None else -1
                 side = left if lf <= rf else right
             side.poll(5000)
+    read_gaps(opts.gap_sides)
     start, end = cmp.finish()
     rep = cmp.report(left, right, True, start, end)
     out(rep)
@@ -2177,6 +2493,8 @@ def run_follow(cmp, left, right, opts, out):
     while not stop:
         n = left.poll(5000)
         n += right.poll(5000)
+        for gs in opts.gap_sides:
+            n += gs.poll(5000)
         water = cmp.advance()
         if opts.window_end is not None and water is not None and water >= opts.window_end:
             break  # both sides are past the window's end: nothing more can change
@@ -2189,6 +2507,8 @@ def run_follow(cmp, left, right, opts, out):
             next_report = now + interval
         if n == 0 and files_only:
             time.sleep(0.1)
+    for gs in opts.gap_sides:
+        gs.poll(5000)  # what has come by now
     start, end = cmp.finish()
     rep = cmp.report(left, right, True, start, end)
     rep["follow"]["rss_kb"] = rss_kb()
@@ -2200,6 +2520,7 @@ def run_follow(cmp, left, right, opts, out):
 
 def main(argv=None):
     left = right = None
+    gap_sides = []
     try:
         opts = parse_args(sys.argv[1:] if argv is None else argv)
         shared = FieldMap(opts.map) if opts.map else None
@@ -2219,6 +2540,11 @@ def main(argv=None):
         left.sink = right.sink = cmp.add
         left.open(opts.follow)
         right.open(opts.follow)
+        for s, given in ((left, opts.left_gaps), (right, opts.right_gaps)):
+            gs = open_gaps(s, given, opts)
+            if gs is not None:
+                gap_sides.append(gs)
+        opts.gap_sides = gap_sides
         out = Output(opts)
         if opts.follow:
             rep = run_follow(cmp, left, right, opts, out)
@@ -2232,7 +2558,7 @@ def main(argv=None):
         sys.stderr.write("feedcmp: error: interrupted\n")
         return 2
     finally:
-        for s in (left, right):
+        for s in [left, right] + gap_sides:
             if s is not None:
                 s.close()
 
