@@ -33,6 +33,13 @@
  * sink produces directly again. Without a spool, a full queue is backpressure
  * (FH_ENOSPACE) and a failed delivery is counted as lost.
  *
+ * A fatal producer error (librdkafka's idempotent producer lost its sequence state, e.g.
+ * OUT_OF_ORDER_SEQUENCE_NUMBER after a cluster failure) leaves that producer unusable. With a
+ * spool the sink takes everything it holds back into the spool (each a suspect), replaces it
+ * with a new producer of the same configuration and drains the spool as after an outage: the
+ * feeds never stop. A second fatal error before any delivery, or a take-back that does not
+ * complete, makes the sink fatal (fh_sink_is_fatal), as a fatal error does without a spool.
+ *
  * Per-key order: a record is handed to librdkafka only when every older record of the sink
  * is delivered, in flight in front of it, or in the spool in front of it; records come back
  * from librdkafka (purged or failed) only together with everything queued behind them, and go
@@ -124,6 +131,7 @@ struct fh_kafka_stats {
     uint64_t passes;         /* drain passes started */
     uint64_t passes_failed;  /* drain passes ended by a failure */
     uint64_t kafka_errors;   /* librdkafka error events (connection losses, ...) */
+    uint64_t recreated;      /* producers re-created after a fatal error (with a spool) */
     uint64_t in_flight;      /* gauge: records in librdkafka awaiting a delivery report */
     uint64_t mode;           /* gauge: 0 direct, 1 spooling, 2 draining */
     /* Delivery latency (produce call to delivery report) in microseconds, on a log-linear
@@ -160,6 +168,11 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
 const struct fh_kafka_stats *fh_kafka_sink_stats(const struct fh_sink *s);
 /* The sink's losses by reason (sink/loss.h), or NULL if s is not a Kafka sink. */
 const uint64_t *fh_kafka_sink_lost_by_reason(const struct fh_sink *s);
+
+/* Tests: makes librdkafka raise a fatal error on s's producer, as its idempotent producer
+ * does when it loses its sequence state (rd_kafka_test_fatal_error). 0, or -1 if s is not a
+ * Kafka sink or librdkafka refused. */
+int fh_kafka_sink_inject_fatal(struct fh_sink *s, const char *reason);
 
 /* The spool's counters, or NULL (not a Kafka sink, or no spool). */
 const struct fh_spool_stats *fh_kafka_sink_spool_stats(const struct fh_sink *s);

@@ -53,6 +53,13 @@ struct kafka_sink {
     struct fh_sink base;
     struct fh_kafka_stats ks;
     rd_kafka_t *rk;
+    /* A copy of the producer's configuration, for a new producer after a fatal error (with a
+     * spool; NULL without). fatal_pending: the error callback saw one, kafka_poll acts on it.
+     * recreated_at: delivered + gaps_delivered when the producer was last re-created
+     * (UINT64_MAX: never); a fatal error with nothing delivered since then is final. */
+    rd_kafka_conf_t *conf;
+    bool fatal_pending;
+    uint64_t recreated_at;
     struct fh_spool *spool;
 
     struct topic_ent topics[MAX_TOPICS];
@@ -133,6 +140,8 @@ extern const struct fh_sink_ops fh__kafka_ops;
 void fh__kafka_destroy(struct fh_sink *base);
 /* Sets ks->mode and its gauge (FH_KAFKA_MODE_*). */
 void fh__kafka_set_mode(struct kafka_sink *ks, int m);
+/* Makes the sink fatal (fh_sink_is_fatal): the engine stops taking trades. */
+void fh__kafka_set_fatal(struct kafka_sink *ks, const char *err_name, const char *why);
 /* The delivery report callback (engine thread, from rd_kafka_poll). */
 void fh__kafka_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 /* The headers of a librdkafka message as the spool's blob. Returns the blob's length. */

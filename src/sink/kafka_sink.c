@@ -112,7 +112,6 @@ static bool retriable(rd_kafka_resp_err_t e)
     case RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT:
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
     case RD_KAFKA_RESP_ERR__INVALID_TYPE:
-    case RD_KAFKA_RESP_ERR__FATAL:
         return false;
     default:
         return true;
@@ -433,17 +432,22 @@ static int put_record(struct kafka_sink *ks, struct topic_ent *te, size_t klen, 
             stat_add(t != NULL ? &base->stats.accepted : &base->stats.gaps_accepted, 1);
             return 0;
         }
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        if (err == RD_KAFKA_RESP_ERR__FATAL && ks->spool != NULL) {
+            /* The producer failed and is not replaced yet (kafka_poll does it): behind
+             * what it holds, which comes back to the spool's front. */
+            enter_spooling(ks, "producer_failed");
+        } else if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             if (t != NULL)
                 fh__kafka_lost_trade(ks, FH_LOSS_REJECTED, t, rd_kafka_err2str(err), te->name);
             return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? FH_ERANGE : FH_EIO;
+        } else {
+            stat_add(&ks->ks.queue_full, 1);
+            if (ks->spool == NULL) {
+                stat_add(&base->stats.refused, 1);
+                return FH_ENOSPACE;
+            }
+            enter_spooling(ks, "queue_full");
         }
-        stat_add(&ks->ks.queue_full, 1);
-        if (ks->spool == NULL) {
-            stat_add(&base->stats.refused, 1);
-            return FH_ENOSPACE;
-        }
-        enter_spooling(ks, "queue_full");
     }
 
     /* Spooling: behind everything older. */
@@ -607,6 +611,10 @@ static void drain_some(struct kafka_sink *ks)
             stat_add(&ks->ks.queue_full, 1);
             return; /* it stays at the head: again at the next poll */
         }
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+            ks->failure_seen = true; /* the pass ends; the producer is replaced first */
+            return;                  /* it stays at the head */
+        }
         fh_spool_drain_take(ks->spool);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             ks->in_flight++;
@@ -645,6 +653,8 @@ static void snapshot_receive_to_ack(struct kafka_sink *ks, int64_t now)
     stat_set(&ks->ks.receive_to_ack_snap_oldest, ks->snap_next);
 }
 
+static void recreate_producer(struct kafka_sink *ks, int64_t now);
+
 static void kafka_poll(struct fh_sink *base)
 {
     struct kafka_sink *ks = (struct kafka_sink *)base;
@@ -652,6 +662,12 @@ static void kafka_poll(struct fh_sink *base)
     rd_kafka_poll(ks->rk, 0);
     publish_gauges(ks);
     int64_t now = fh_clock_monotonic_ns();
+    if (ks->fatal_pending && !ks->closing) {
+        recreate_producer(ks, now);
+        if (fh_sink_is_fatal(base))
+            return;
+        now = fh_clock_monotonic_ns();
+    }
     snapshot_receive_to_ack(ks, now);
     if (now - ks->last_loss_tick_ns >= 250000000LL) {
         ks->last_loss_tick_ns = now;
@@ -707,7 +723,7 @@ static void kafka_poll(struct fh_sink *base)
     publish_gauges(ks);
 }
 
-/* ---- flush and destroy ----------------------------------------------------------------------- */
+/* ---- a fatal producer error ------------------------------------------------------------------ */
 
 /* Serves delivery reports until nothing is in flight or the deadline (monotonic ns). */
 static void wait_in_flight(struct kafka_sink *ks, int64_t deadline)
@@ -720,6 +736,89 @@ static void wait_in_flight(struct kafka_sink *ks, int64_t deadline)
         rd_kafka_poll(ks->rk, left < 20 ? (int)left : 20);
     }
 }
+
+void fh__kafka_set_fatal(struct kafka_sink *ks, const char *err_name, const char *why)
+{
+    /* The message may be cut: the whole reason is in the sink's log lines. */
+    snprintf(ks->base.fatal_msg, sizeof(ks->base.fatal_msg), "Kafka producer failed: %s: %.100s",
+             err_name, why);
+    __atomic_store_n(&ks->base.fatal, 1, __ATOMIC_RELEASE);
+}
+
+/* The fatal error's reason for the log, and why the sink gives up. */
+static void give_up(struct kafka_sink *ks, const char *why)
+{
+    char reason[512] = "";
+    rd_kafka_resp_err_t orig = rd_kafka_fatal_error(ks->rk, reason, sizeof(reason));
+    struct fh_logq q;
+    log_error("kafka: cannot replace the failed producer, stopping", "why=%s error=%s",
+              fh_logq(&q, why), rd_kafka_err2name(orig));
+    fh__kafka_set_fatal(ks, rd_kafka_err2name(orig), reason[0] != '\0' ? reason : why);
+}
+
+/* A fatal error left the producer unusable (with a spool: ks->conf). Everything it holds comes
+ * back to the spool's front (each record a suspect: it may have been written), the producer is
+ * destroyed and a new one with the same configuration takes its place; the spool then drains
+ * as after an outage, in gseq order. A fatal error again before anything was delivered, or
+ * records that do not come back, end it: the sink is fatal. Engine thread. */
+static void recreate_producer(struct kafka_sink *ks, int64_t now)
+{
+    ks->fatal_pending = false;
+    uint64_t delivered = __atomic_load_n(&ks->base.stats.delivered, __ATOMIC_RELAXED) +
+                         __atomic_load_n(&ks->base.stats.gaps_delivered, __ATOMIC_RELAXED);
+    if (ks->recreated_at == delivered) {
+        give_up(ks, "failed again before delivering anything");
+        return;
+    }
+    enter_spooling(ks, "producer_failed");
+    end_pass(ks, true, now);
+    rd_kafka_purge(ks->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    stat_add(&ks->ks.purges, 1);
+    wait_in_flight(ks, now + SHUTDOWN_DRAIN_MS * 1000000LL);
+    if (ks->in_flight > 0) {
+        give_up(ks, "records still in the failed producer");
+        return;
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup(ks->conf);
+    char kerr[512] = "out of memory";
+    rd_kafka_t *rk =
+        conf != NULL ? rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr)) : NULL;
+    if (rk == NULL) {
+        if (conf != NULL)
+            rd_kafka_conf_destroy(conf);
+        give_up(ks, kerr);
+        return;
+    }
+    for (size_t i = 0; i < ks->ntopics; i++) {
+        if (ks->topics[i].rkt != NULL)
+            rd_kafka_topic_destroy(ks->topics[i].rkt);
+        ks->topics[i].rkt = NULL;
+    }
+    rd_kafka_destroy(ks->rk);
+    ks->rk = rk;
+    if (ks->wake_fd >= 0) {
+        static const uint64_t one = 1;
+        rd_kafka_queue_t *q = rd_kafka_queue_get_main(rk);
+        rd_kafka_queue_io_event_enable(q, ks->wake_fd, &one, sizeof(one));
+        rd_kafka_queue_destroy(q);
+    }
+    for (size_t i = 0; i < ks->ntopics; i++) {
+        ks->topics[i].rkt = rd_kafka_topic_new(rk, ks->topics[i].name, NULL);
+        if (ks->topics[i].rkt == NULL) {
+            give_up(ks, "cannot create a topic handle");
+            return;
+        }
+    }
+    ks->recreated_at = delivered;
+    ks->next_pass_ns = 0; /* the drain starts at once */
+    stat_add(&ks->ks.recreated, 1);
+    log_warn("kafka: producer re-created after a fatal error; the spool drains",
+             "recreated=%" PRIu64 " spool_pending=%" PRIu64,
+             __atomic_load_n(&ks->ks.recreated, __ATOMIC_RELAXED),
+             __atomic_load_n(&fh_spool_stats(ks->spool)->pending, __ATOMIC_RELAXED));
+}
+
+/* ---- flush and destroy ----------------------------------------------------------------------- */
 
 /* Takes back everything still in librdkafka: to the spool (or counted lost). */
 static void take_back_all(struct kafka_sink *ks)
@@ -827,6 +926,8 @@ void fh__kafka_destroy(struct fh_sink *base)
     }
     if (ks->rk != NULL)
         rd_kafka_destroy(ks->rk);
+    if (ks->conf != NULL)
+        rd_kafka_conf_destroy(ks->conf);
     if (ks->wake_fd >= 0)
         close(ks->wake_fd);
     free(ks->topic_base);

@@ -176,12 +176,13 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof(why));
-        /* The message may be cut: the whole reason is in the log line below. */
-        snprintf(ks->base.fatal_msg, sizeof(ks->base.fatal_msg),
-                 "Kafka producer failed: %s: %.100s", rd_kafka_err2name(orig), why);
-        __atomic_store_n(&ks->base.fatal, 1, __ATOMIC_RELEASE);
-        log_error("kafka producer fatal error", "error=%s reason=%s", rd_kafka_err2name(orig),
-                  fh_logq(&q, why));
+        log_error("kafka producer fatal error", "error=%s reason=%s action=%s",
+                  rd_kafka_err2name(orig), fh_logq(&q, why),
+                  ks->conf != NULL ? "recreate" : "stop");
+        if (ks->conf != NULL)
+            ks->fatal_pending = true; /* kafka_poll re-creates the producer */
+        else
+            fh__kafka_set_fatal(ks, rd_kafka_err2name(orig), why);
         return;
     }
     uint64_t suppressed = 0;
@@ -422,6 +423,11 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
     size_t nagle_n = sizeof(nagle);
     rd_kafka_conf_get(conf, "socket.nagle.disable", nagle, &nagle_n);
     char kerr[512];
+    /* With a spool a fatal error replaces the producer: keep its configuration for that. */
+    if (ks->spool != NULL && (ks->conf = rd_kafka_conf_dup(conf)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     ks->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
     if (ks->rk == NULL) {
         snprintf(err, errlen, "cannot create the Kafka producer: %s", kerr);
@@ -429,6 +435,7 @@ struct fh_sink *fh_kafka_sink_new(const struct fh_kafka_sink_config *cfg,
         goto fail;
     }
     conf = NULL; /* owned by rk now */
+    ks->recreated_at = UINT64_MAX;
     /* Without it delivery reports wait for the loop's next iteration (its timer when idle). */
     ks->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (ks->wake_fd >= 0) {
@@ -487,6 +494,17 @@ const uint64_t *fh_kafka_sink_lost_by_reason(const struct fh_sink *s)
 {
     return s != NULL && s->ops == &fh__kafka_ops ? ((const struct kafka_sink *)s)->loss.by_reason
                                                  : NULL;
+}
+
+int fh_kafka_sink_inject_fatal(struct fh_sink *s, const char *reason)
+{
+    if (s == NULL || s->ops != &fh__kafka_ops)
+        return -1;
+    struct kafka_sink *ks = (struct kafka_sink *)s;
+    return rd_kafka_test_fatal_error(ks->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                     reason) == RD_KAFKA_RESP_ERR_NO_ERROR
+               ? 0
+               : -1;
 }
 
 const struct fh_spool_stats *fh_kafka_sink_spool_stats(const struct fh_sink *s)

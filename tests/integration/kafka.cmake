@@ -19,7 +19,9 @@ set(FH_KAFKA_CASES
     "daemon\;disk_full\;600"
     "driver\;readback\;180"
     "driver\;kill9\;300"
-    "driver\;torn_segment\;180")
+    "driver\;torn_segment\;180"
+    "driver\;fatal\;180"
+    "driver\;fatal_twice\;180")
 foreach(item ${FH_KAFKA_CASES})
   list(GET item 0 producer)
   list(GET item 1 case)

@@ -27,7 +27,9 @@
  * the JSON-lines encoding of each accepted trade (codec/jsonl.h: the schema's field names).
  *
  * Signals: SIGTERM/SIGINT stop generating, flush within sink.flush_timeout_ms, exit.
- * SIGUSR1 pauses generating, SIGUSR2 resumes.
+ * SIGUSR1 pauses generating, SIGUSR2 resumes. SIGHUP makes the Kafka producer raise a fatal
+ * error (fh_kafka_sink_inject_fatal), as librdkafka's idempotent producer does when it loses
+ * its sequence state.
  *
  * Exit status: 0 nothing lost (sink failed counter 0), 1 runtime failure or losses, 2 bad
  * usage or configuration, 3 Schema Registry unreachable or incompatible (the daemon's
@@ -235,12 +237,13 @@ static void write_stats(const char *path, struct run *r)
                 ",\n \"kafka\": {\"produced\": %llu, \"spooled\": %llu, \"spooled_failed\": %llu, "
                 "\"drained\": %llu, \"queue_full\": %llu, \"spool_full\": %llu, \"purges\": "
                 "%llu, \"dup_suspected\": %llu, \"passes\": %llu, \"passes_failed\": %llu, "
-                "\"kafka_errors\": %llu, \"in_flight\": %llu, \"mode\": %llu, "
-                "\"latency_p50_us\": %llu, \"latency_p99_us\": %llu}",
+                "\"kafka_errors\": %llu, \"recreated\": %llu, \"in_flight\": %llu, "
+                "\"mode\": %llu, \"latency_p50_us\": %llu, \"latency_p99_us\": %llu}",
                 LD(k->produced), LD(k->spooled), LD(k->spooled_failed), LD(k->drained),
                 LD(k->queue_full), LD(k->spool_full), LD(k->purges), LD(k->dup_suspected),
-                LD(k->passes), LD(k->passes_failed), LD(k->kafka_errors), LD(k->in_flight),
-                LD(k->mode), (unsigned long long)fh_kafka_latency_quantile(k, 0.5),
+                LD(k->passes), LD(k->passes_failed), LD(k->kafka_errors), LD(k->recreated),
+                LD(k->in_flight), LD(k->mode),
+                (unsigned long long)fh_kafka_latency_quantile(k, 0.5),
                 (unsigned long long)fh_kafka_latency_quantile(k, 0.99));
     const struct fh_spool_stats *s = fh_kafka_sink_spool_stats(r->sink);
     if (s != NULL)
@@ -274,7 +277,13 @@ static bool all_delivered(const struct fh_sink *s)
 
 /* ---- main ----------------------------------------------------------------------------------- */
 
-static volatile sig_atomic_t stop_flag, pause_flag;
+static volatile sig_atomic_t stop_flag, pause_flag, fatal_flag;
+
+static void on_fatal(int sig)
+{
+    (void)sig;
+    fatal_flag = 1;
+}
 
 static void on_stop(int sig)
 {
@@ -434,6 +443,8 @@ int main(int argc, char **argv)
     sa.sa_handler = on_pause;
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGUSR2, &sa, NULL);
+    sa.sa_handler = on_fatal;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     char err[512];
@@ -467,6 +478,11 @@ int main(int argc, char **argv)
     while (!stop_flag) {
         int64_t now = fh_clock_monotonic_ns();
         r.paused = pause_flag != 0;
+        if (fatal_flag) {
+            fatal_flag = 0;
+            int frc = fh_kafka_sink_inject_fatal(r.sink, "injected by sinkdrive (SIGHUP)");
+            log_warn("sinkdrive: fatal producer error injected", "ok=%s", frc == 0 ? "yes" : "no");
+        }
         fh_sink_poll(r.sink);
         bool generating = !drain_only && !r.paused && (count == 0 || r.generated < count);
         uint64_t target = r.generated + 1000;
@@ -490,7 +506,9 @@ int main(int argc, char **argv)
             have_trade = false;
             if (rc != 0) {
                 r.write_errors++;
-                continue; /* counted as failed by the sink */
+                if (fh_sink_is_fatal(r.sink))
+                    break; /* it takes nothing more: the loop below ends the run */
+                continue;  /* counted as failed by the sink */
             }
             truth_add(tr, &r.g.t);
             r.generated++;
