@@ -664,10 +664,10 @@ static void kafka_poll(struct fh_sink *base)
     int64_t now = fh_clock_monotonic_ns();
     if (ks->fatal_pending && !ks->closing) {
         recreate_producer(ks, now);
-        if (fh_sink_is_fatal(base))
-            return;
         now = fh_clock_monotonic_ns();
     }
+    if (ks->spool != NULL && fh_sink_is_fatal(base))
+        return; /* a dead producer drains nothing; the flush takes back what it holds */
     snapshot_receive_to_ack(ks, now);
     if (now - ks->last_loss_tick_ns >= 250000000LL) {
         ks->last_loss_tick_ns = now;
