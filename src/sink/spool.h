@@ -17,9 +17,11 @@
  *     they all came out of librdkafka's bounded queue).
  * A drain pass re-produces every pending front record in gseq order first, then main records
  * in file order; a record that fails again during a pass goes back into the sorted index
- * (its bytes stay where they are). The Kafka sink starts a pass only when nothing of its own
- * is in flight, and stops it on the first failure, which is what makes the order of
- * re-production equal the original produce order for every key (kafka_sink.c explains it).
+ * (its bytes stay where they are). At a restart, main records older than a pending front
+ * record (handed out, failed again, then newer records came back) join the sorted index. The Kafka
+ * sink starts a pass only when nothing of its own is in flight, and stops it on the first failure,
+ * which is what makes the order of re-production equal the original produce order for every key
+ * (kafka_sink.c explains it).
  *
  * On disk (dir/):
  *   m-<segno>.seg, f-<segno>.seg   segments: a 16-byte header ("FHSPOOL1", kind), then

@@ -2,9 +2,11 @@
  * spool_recover.c - recovery of a spool directory at open: the checkpoint is read, every
  * record of every segment checked, torn or corrupt tails truncated, pending records
  * registered (main ones behind the main cursor, front ones in the sorted index) and finished
- * segments deleted. Runs in fh_spool_open, after the directory is locked and before the
- * writer thread starts, so it does not take mu.
- * See spool.h for the format on disk.
+ * segments deleted. Front segments are read first: a main record older than a pending front
+ * record was handed to Kafka and came back failed before the restart (a drain pass, then
+ * newer records produced directly and taken back), so it joins the sorted index too and the
+ * next pass stays in gseq order. Runs in fh_spool_open, after the directory is locked and before
+ * the writer thread starts, so it does not take mu. See spool.h for the format on disk.
  */
 #include "sink/spool_int.h"
 
@@ -61,8 +63,11 @@ static bool parse_seg_name(const char *name, int *kind, uint64_t *segno)
 }
 
 /* Scans one segment: checks every record, truncates at the first bad one, and registers the
- * pending records. Returns 0, or a negative error for an unreadable file (then skipped). */
-static int recover_seg(struct fh_spool *sp, struct seg *s, uint64_t low, uint64_t fed_limit)
+ * pending records. *front_max: the highest gseq of the pending front records, raised by front
+ * segments; main records up to it go to the sorted index. Returns 0, or a negative error for
+ * an unreadable file (then skipped). */
+static int recover_seg(struct fh_spool *sp, struct seg *s, uint64_t low, uint64_t fed_limit,
+                       uint64_t *front_max)
 {
     struct stat st;
     if (fstat(s->fd, &st) != 0)
@@ -111,7 +116,9 @@ static int recover_seg(struct fh_spool *sp, struct seg *s, uint64_t low, uint64_
             s->total++;
             if (l.gseq <= fed_limit)
                 stat_add(&sp->stats.recovered_suspect, 1);
-            if (s->kind == KIND_FRONT) {
+            if (s->kind == KIND_FRONT && l.gseq > *front_max)
+                *front_max = l.gseq;
+            if (s->kind == KIND_FRONT || (*front_max != 0 && l.gseq < *front_max)) {
                 if (fh__spool_heap_push(sp, &l) != 0) {
                     free(buf);
                     return FH_ENOMEM;
@@ -188,15 +195,21 @@ int fh__spool_recover(struct fh_spool *sp, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory while reading the spool");
         return rc;
     }
-    /* In segment order, so that main records are met in gseq order. */
-    for (size_t i = 0; i < sp->nsegs; i++) {
-        struct seg *s = sp->segs[i];
-        if (fh__spool_seg_fd(sp, s) < 0 || recover_seg(sp, s, low, fed_limit) != 0) {
-            log_error("spool: segment unreadable, skipped", "path=%s error=\"%s\"", s->path,
-                      strerror(errno));
-            continue;
+    /* Front segments, then main ones in segment order (main records are met in gseq order). */
+    uint64_t front_max = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < sp->nsegs; i++) {
+            struct seg *s = sp->segs[i];
+            if ((s->kind == KIND_FRONT) != (pass == 0))
+                continue;
+            if (fh__spool_seg_fd(sp, s) < 0 ||
+                recover_seg(sp, s, low, fed_limit, &front_max) != 0) {
+                log_error("spool: segment unreadable, skipped", "path=%s error=\"%s\"", s->path,
+                          strerror(errno));
+                continue;
+            }
+            sp->disk_bytes += s->size;
         }
-        sp->disk_bytes += s->size;
     }
     /* Segments with nothing pending (or unreadable) go. */
     size_t kept = 0;

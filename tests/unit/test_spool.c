@@ -393,6 +393,44 @@ static void test_reopen_resumes_after_checkpoint(void **state)
     got_free(&g2);
 }
 
+/* Main records handed out and failed again, then newer records taken back from librdkafka
+ * (front), then a restart: the next pass is in gseq order, not every front record first.
+ * (The Kafka sink after a drain: the drained records in flight, direct records behind them,
+ * all taken back at a shutdown or a fatal producer error.) */
+static void test_reopen_keeps_gseq_order_of_failed_main_and_newer_front(void **state)
+{
+    (void)state;
+    char *dir = fh_test_tmpdir();
+    struct fh_spool_config c = base_cfg(dir);
+    struct fh_spool *sp = open_ok(&c);
+    append_main(sp, 1, 101);
+    struct got g = {0};
+    assert_int_equal(drain(sp, &g, SIZE_MAX, false), FH_SPOOL_COMPLETE);
+    assert_int_equal(g.n, 100);
+    fh_spool_drain_abort(sp);
+    /* Produced directly after the pass: 101..150, then everything comes back failed. */
+    uint64_t front[50];
+    for (size_t i = 0; i < 50; i++)
+        front[i] = 150 - i;
+    append_front(sp, front, 50);
+    for (size_t i = 0; i < g.n; i++)
+        fh_spool_resolve(sp, g.token[i], false);
+    fh_spool_close(sp);
+
+    sp = open_ok(&c);
+    assert_int_equal(LD(fh_spool_stats(sp)->recovered), 150);
+    struct got g2 = {0};
+    assert_int_equal(drain(sp, &g2, SIZE_MAX, true), FH_SPOOL_COMPLETE);
+    assert_int_equal(g2.n, 150);
+    assert_range(&g2, 0, 1, 151);
+    assert_true(fh_spool_empty(sp));
+    fh_spool_close(sp);
+    rm_rf(dir);
+    free(dir);
+    got_free(&g);
+    got_free(&g2);
+}
+
 /* The last segment of a kind, by name. */
 static void last_segment(const char *dir, char kind, char *out, size_t n)
 {
@@ -721,6 +759,7 @@ int main(void)
         cmocka_unit_test(test_failed_again_records_are_resorted),
         cmocka_unit_test(test_inflight_window_bounds_takes),
         cmocka_unit_test(test_reopen_resumes_after_checkpoint),
+        cmocka_unit_test(test_reopen_keeps_gseq_order_of_failed_main_and_newer_front),
         cmocka_unit_test(test_torn_tail_is_truncated_and_reported),
         cmocka_unit_test(test_corrupt_record_cuts_its_segment),
         cmocka_unit_test(test_bounds_push_back),
