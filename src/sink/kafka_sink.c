@@ -761,12 +761,16 @@ static void give_up(struct kafka_sink *ks, const char *why)
  * destroyed and a new one with the same configuration takes its place; the spool then drains
  * as after an outage, in gseq order. A fatal error again before anything was delivered, or
  * records that do not come back, end it: the sink is fatal. Engine thread. */
+static uint64_t delivered_total(struct kafka_sink *ks)
+{
+    return __atomic_load_n(&ks->base.stats.delivered, __ATOMIC_RELAXED) +
+           __atomic_load_n(&ks->base.stats.gaps_delivered, __ATOMIC_RELAXED);
+}
+
 static void recreate_producer(struct kafka_sink *ks, int64_t now)
 {
     ks->fatal_pending = false;
-    uint64_t delivered = __atomic_load_n(&ks->base.stats.delivered, __ATOMIC_RELAXED) +
-                         __atomic_load_n(&ks->base.stats.gaps_delivered, __ATOMIC_RELAXED);
-    if (ks->recreated_at == delivered) {
+    if (ks->recreated_at == delivered_total(ks)) {
         give_up(ks, "failed again before delivering anything");
         return;
     }
@@ -809,7 +813,9 @@ static void recreate_producer(struct kafka_sink *ks, int64_t now)
             return;
         }
     }
-    ks->recreated_at = delivered;
+    /* Counted after the old producer's last delivery reports (wait_in_flight serves them):
+     * only what the new producer delivers moves the count past this mark. */
+    ks->recreated_at = delivered_total(ks);
     ks->next_pass_ns = 0; /* the drain starts at once */
     stat_add(&ks->ks.recreated, 1);
     log_warn("kafka: producer re-created after a fatal error; the spool drains",
