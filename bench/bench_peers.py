@@ -18,6 +18,8 @@ trades/s offered in total (paced), "blast" (as fast as the handler reads), "5k-c
 every venue connection reset 3 times in the window: trades lost per cut; ours runs with its
 REST backfill and reconnect defaults there, as at 500k, which only ours and the baseline run;
 feedcmp checks ours there, lost trades split into declared by its gap records and silent),
+"5k-faults" (5k and the engine issue's fault mix, once each on every venue connection: a reset,
+a 1 s stall that discards the stream, 40 trades per book left out; trades lost per fault),
 "blast-mock" (blast into librdkafka's mock cluster instead of Apache Kafka:
 ours only), "blast-plain" and "50k-plain" (no TLS: ours and the baseline). Per measurement,
 after a
@@ -60,10 +62,17 @@ CLK = os.sysconf("SC_CLK_TCK")
 BOOKS = 6
 LOADS = {"5k": ["--rate", str(5000 // BOOKS)], "50k": ["--rate", str(50000 // BOOKS)],
          "500k": ["--rate", str(500000 // BOOKS)], "blast": ["--blast"],
-         "5k-cuts": ["--rate", str(5000 // BOOKS)], "blast-mock": ["--blast"],
+         "5k-cuts": ["--rate", str(5000 // BOOKS)], "5k-faults": ["--rate", str(5000 // BOOKS)],
+         "blast-mock": ["--blast"],
          "50k-plain": ["--rate", str(50000 // BOOKS)], "blast-plain": ["--blast"]}
 AS_SHIPPED = ("500k",)  # loads where ours runs with its backfill and reconnect defaults
 CUTS = 3  # network cuts in a "-cuts" load's window: every venue connection reset at once
+# The faults of a load's window, at even intervals, each on every venue connection at once
+# (feedsim's control API): "-cuts" resets them; "-faults" is the engine issue's mix - a reset,
+# a stall that silently loses a second of the stream, and trades the stream leaves out
+FAULTS = {"5k-cuts": ["kind=drop,mode=reset"] * CUTS,
+          "5k-faults": ["kind=drop,mode=reset", "kind=stall,mode=discard,for=1s",
+                        "kind=omit,count=40"]}
 MOCK_ONLY = ("feedhandler", "feedhandler-latency")  # handlers measured into the mock cluster
 # without TLS, ours and the baseline: what TLS costs each (the peers add nothing to that);
 # the same at 500k, past where every peer already collapsed at 50k
@@ -365,7 +374,7 @@ def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
         broker.create(topic, 4)  # the mock cluster keeps CreateTime: no latency from it
     else:
         broker.create(topic, 4, config={"message.timestamp.type": "LogAppendTime"})
-    cuts = load.endswith("-cuts")
+    faults = FAULTS.get(load, [])
     plain = load.endswith("-plain")
     args = ["--binance", "0", "--kraken-v1", "0", "--kraken-v2", "0", "--control", "0"] + (
         [] if plain else ["--tls", "%s,%s" % (cert, key)]) + [
@@ -374,8 +383,8 @@ def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
     lag_from = lag_to = stopped_us = None
     with engine_lib.Feedsim(*args) as fs:
         ctx = {"fs": fs, "broker": broker, "registry": registry, "tmp": tmp, "topic": topic,
-               "ca": ca, "cuts": cuts, "plain": plain,
-               "as_shipped": cuts or load in AS_SHIPPED}
+               "ca": ca, "plain": plain,
+               "as_shipped": bool(faults) or load in AS_SHIPPED}
         acked = Acked(broker.bootstrap, topic)
         t_start = time.monotonic()
         r = handler.start(ctx)
@@ -400,9 +409,8 @@ def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
             a_n, a_cpu, a_t = acked(), proc_cpu_s(pid), time.monotonic()
             a_eng = proc_cpu_s(pid, pid) if own else 0  # ours: the engine is the main thread
             lag_from = int(time.time() * 1e6)
-            # the window: RSS sampled every RSS_EVERY_S; under "-cuts", every venue connection
-            # reset CUTS times at even intervals
-            cut_at = [a_t + seconds * (k + 1) / (CUTS + 1) for k in range(CUTS)] if cuts else []
+            # the window: RSS sampled every RSS_EVERY_S; the load's faults at even intervals
+            cut_at = [a_t + seconds * (k + 1) / (len(faults) + 1) for k in range(len(faults))]
             rss, cut_conns = [], 0
             while True:
                 now = time.monotonic()
@@ -411,11 +419,11 @@ def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
                 rss.append((round(now - a_t, 2), (proc_status_kb(pid, "VmRSS") or 0) / 1024.0))
                 if cut_at and now >= cut_at[0]:
                     cut_at.pop(0)
-                    cut_conns += fs.fault("kind=drop,mode=reset")["affected"]
+                    cut_conns += fs.fault(faults[len(faults) - len(cut_at) - 1])["affected"]
                 time.sleep(min(RSS_EVERY_S, max(0.0, a_t + seconds - now)))
             out["rss_series"] = rss
-            if cuts:
-                out.update({"cuts": CUTS, "cut_connections": cut_conns})
+            if faults:
+                out.update({"cuts": len(faults), "cut_connections": cut_conns})
             b_n, b_cpu, b_t = acked(), proc_cpu_s(pid), time.monotonic()
             b_eng = proc_cpu_s(pid, pid) if own else 0
             lag_to = int(time.time() * 1e6)
@@ -537,6 +545,11 @@ LOAD_TEXT = {
                "once. feedhandler runs as shipped here: its reconnect delays and its REST backfill "
                "of the trades a cut lost (in the loads within capacity backfill is off, the same "
                "work as the peers)." % CUTS,
+    "5k-faults": "5k, and the engine issue's fault mix on every venue connection at once, at even "
+                 "intervals in the window: a TCP reset; a stall of 1 s in which feedsim sends "
+                 "nothing and discards what it would have sent (no close: a handler sees a gap, "
+                 "or nothing); 40 trades per book left out of the stream (still in REST and the "
+                 "truth log). feedhandler runs as shipped, as under cuts.",
     "50k-plain": "50k without TLS (ws:// and http:// to feedsim): ours and the baseline.",
     "blast-plain": "blast without TLS (ws:// and http:// to feedsim): ours and the baseline.",
     "blast-mock": "feedsim --blast into librdkafka's mock cluster (tests/tools/mockbroker, 3 "
@@ -695,7 +708,7 @@ def write_report(path, results, skipped, args, started):
                     mmm([m.get("receive_to_ack_p99_ms") for m in ms], "%.2f"),
                     mmm([m.get("answer_to_first_ms") for m in ms], "%.0f")))
         gaps = [(h, ms) for (ld, h), ms in sorted(by.items()) if ld == load and
-                (ld in AS_SHIPPED or ld.endswith("-cuts")) and h.startswith("feedhandler")]
+                (ld in AS_SHIPPED or ld in FAULTS) and h.startswith("feedhandler")]
         if gaps:
             lines += ["", "What ours recorded itself (its /metrics at the window's end, summed "
                       "over runs): trade ids in the gaps it detected %s; of them declared missing "
@@ -709,9 +722,9 @@ def write_report(path, results, skipped, args, started):
         cut = [(h, ms) for (ld, h), ms in sorted(by.items())
                if ld == load and any(m.get("cuts") for m in ms)]
         if cut:
-            lines += ["", "Under cuts (%d resets of every venue connection per run):" % CUTS, "",
-                      "| handler | trades lost per cut (min / median / max) | connections reset "
-                      "per run | duplicated |", "|---|---|---|---|"]
+            lines += ["", "Under faults (%s, on every venue connection, per run):" % "; ".join(
+                      FAULTS[load]), "", "| handler | trades lost per fault (min / median / max) "
+                      "| connections hit per run | duplicated |", "|---|---|---|---|"]
             for h, ms in cut:
                 lines.append("| %s | %s | %s | %s |" % (
                     h, mmm([m["lost"] / m["cuts"] if "lost" in m else None for m in ms], "%.1f"),
@@ -833,7 +846,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--warmup", type=float, default=3)
-    ap.add_argument("--loads", default="5k,50k,500k,blast,5k-cuts,blast-mock,blast-plain")
+    ap.add_argument("--loads",
+                    default="5k,50k,500k,blast,5k-cuts,5k-faults,blast-mock,blast-plain")
     ap.add_argument("--handlers",
                     default="feedhandler,feedhandler-latency,baseline,cryptofeed,ccxt")
     ap.add_argument("--report", default=os.path.join(HERE, "results", "REPORT.md"))
