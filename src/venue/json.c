@@ -227,7 +227,8 @@ static inline bool is_delim(char c)
     return is_ws(c) || c == ',' || c == ']' || c == '}';
 }
 
-static int new_token(struct scan *sc, jsmntype_t type, int start, int parent)
+static inline __attribute__((always_inline)) int new_token(struct scan *sc, jsmntype_t type,
+                                                           int start, int parent)
 {
     if (sc->ntok >= sc->cap)
         return FH_JSON_ETOKENS;
@@ -243,7 +244,8 @@ static int new_token(struct scan *sc, jsmntype_t type, int start, int parent)
 /* A string starting at the quote at *p: one token (contents without the quotes), its escapes,
  * control bytes and UTF-8 checked. Leaves *p after the closing quote. Returns the token or a
  * negative fh_json_err. */
-static int scan_string(struct scan *sc, size_t *pp, int parent)
+static inline __attribute__((always_inline)) int scan_string(struct scan *sc, size_t *pp,
+                                                             int parent)
 {
     const char *s = sc->s, *end = sc->s + sc->n;
     const char *q = s + *pp + 1;
@@ -303,7 +305,8 @@ static int scan_string(struct scan *sc, size_t *pp, int parent)
  * (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), followed by a delimiter (strict jsmn's
  * rule: the input may not end in a primitive). Leaves *p after it. Returns the token or a
  * negative fh_json_err. */
-static int scan_primitive(struct scan *sc, size_t *pp, int parent)
+static inline __attribute__((always_inline)) int scan_primitive(struct scan *sc, size_t *pp,
+                                                                int parent)
 {
     const char *s = sc->s;
     size_t n = sc->n, p = *pp, b = p;
@@ -357,16 +360,22 @@ static int scan_primitive(struct scan *sc, size_t *pp, int parent)
     return i;
 }
 
-/* What the next byte may be. */
-enum want {
-    W_VALUE,          /* after '[' or ',' in an array, or ':' */
-    W_VALUE_OR_CLOSE, /* after '[' */
-    W_KEY,            /* after ',' in an object */
-    W_KEY_OR_CLOSE,   /* after '{' */
-    W_COLON,          /* after a key */
-    W_NEXT            /* after a value: ',' or the container's closing bracket */
-};
+/* Skips whitespace at p; on the end of the input, fails with FH_JSON_EPARTIAL. */
+#define SKIP_WS_OR_PARTIAL()         \
+    do {                             \
+        while (p < n && is_ws(s[p])) \
+            p++;                     \
+        if (p >= n) {                \
+            rc = FH_JSON_EPARTIAL;   \
+            goto fail;               \
+        }                            \
+    } while (0)
 
+/*
+ * The grammar as direct jumps between four places (a value, what follows a value, a key, the
+ * close of a container) rather than one loop dispatching on a state: every transition is a
+ * predictable branch, not one shared indirect jump (bench/README.md "JSON").
+ */
 int fh_json_parse(struct fh_json *j, const char *s, size_t n)
 {
     j->src = s;
@@ -387,102 +396,72 @@ int fh_json_parse(struct fh_json *j, const char *s, size_t n)
                    : FH_JSON_ESYNTAX;
     int stack[FH_JSON_MAX_DEPTH]; /* the open containers */
     int depth = 0;
-    int key = -1; /* the key whose value comes next (the value's parent) */
-    enum want w = W_VALUE;
+    int top = -1;    /* the innermost open container */
+    int parent = -1; /* the next value's parent: the key before it, or the array it is in */
     int rc;
-    for (;;) {
-        while (p < n && is_ws(s[p]))
-            p++;
-        if (p >= n) {
-            rc = FH_JSON_EPARTIAL;
-            goto fail;
-        }
-        char c = s[p];
-        int top = depth > 0 ? stack[depth - 1] : -1;
-        switch (w) {
-        case W_COLON:
-            if (c != ':') {
-                rc = FH_JSON_ESYNTAX;
-                goto fail;
-            }
-            p++;
-            w = W_VALUE;
-            continue;
-        case W_NEXT:
-            if (c == ',') {
-                p++;
-                w = sc.tok[top].type == JSMN_OBJECT ? W_KEY : W_VALUE;
-                continue;
-            }
-            if (c == '}' || c == ']')
-                goto close;
+    char c;
+
+value:
+    SKIP_WS_OR_PARTIAL();
+    c = s[p];
+    if (c == '{' || c == '[') {
+        if (depth >= FH_JSON_MAX_DEPTH) {
             rc = FH_JSON_ESYNTAX;
             goto fail;
-        case W_KEY_OR_CLOSE:
-            if (c == '}')
-                goto close;
-            /* fall through */
-        case W_KEY:
-            if (c != '"') {
-                rc = FH_JSON_ESYNTAX;
-                goto fail;
-            }
-            rc = scan_string(&sc, &p, top);
-            if (rc < 0)
-                goto fail;
-            sc.tok[rc].size = 1;
-            sc.tok[top].size++;
-            key = rc;
-            w = W_COLON;
-            continue;
-        case W_VALUE_OR_CLOSE:
-            if (c == ']')
-                goto close;
-            /* fall through */
-        case W_VALUE:
-            break;
         }
-        /* A value; its parent is the key before it, or the array it is in. */
-        int parent = top;
-        if (top >= 0) {
-            if (sc.tok[top].type == JSMN_OBJECT)
-                parent = key;
-            else
-                sc.tok[top].size++;
-        }
-        if (c == '{' || c == '[') {
-            if (depth >= FH_JSON_MAX_DEPTH) {
-                rc = FH_JSON_ESYNTAX;
-                goto fail;
-            }
-            rc = new_token(&sc, c == '{' ? JSMN_OBJECT : JSMN_ARRAY, (int)p, parent);
-            if (rc < 0)
-                goto fail;
-            stack[depth++] = rc;
-            p++;
-            w = c == '{' ? W_KEY_OR_CLOSE : W_VALUE_OR_CLOSE;
-            continue;
-        }
-        if (c == '"')
-            rc = scan_string(&sc, &p, parent);
-        else if (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n')
-            rc = scan_primitive(&sc, &p, parent);
-        else
-            rc = FH_JSON_ESYNTAX;
+        bool obj = c == '{';
+        rc = new_token(&sc, obj ? JSMN_OBJECT : JSMN_ARRAY, (int)p, parent);
         if (rc < 0)
             goto fail;
-        w = W_NEXT;
-        continue;
-    close:
-        if (c != (sc.tok[top].type == JSMN_OBJECT ? '}' : ']')) {
-            rc = FH_JSON_ESYNTAX;
-            goto fail;
+        stack[depth++] = top = rc;
+        p++;
+        SKIP_WS_OR_PARTIAL();
+        c = s[p];
+        if (c == (obj ? '}' : ']'))
+            goto close;
+        if (obj)
+            goto key;
+        parent = top;
+        sc.tok[top].size++;
+        goto value;
+    }
+    if (c == '"')
+        rc = scan_string(&sc, &p, parent);
+    else if (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n')
+        rc = scan_primitive(&sc, &p, parent);
+    else
+        rc = FH_JSON_ESYNTAX;
+    if (rc < 0)
+        goto fail;
+
+next: /* after a value: ',' or the container's closing bracket */
+    SKIP_WS_OR_PARTIAL();
+    c = s[p];
+    if (c == ',') {
+        p++;
+        if (sc.tok[top].type == JSMN_OBJECT) {
+            SKIP_WS_OR_PARTIAL();
+            c = s[p];
+            goto key;
         }
-        sc.tok[top].end = (int)++p;
-        depth--;
-        w = W_NEXT;
-        if (depth == 0)
-            break;
+        parent = top;
+        sc.tok[top].size++;
+        goto value;
+    }
+    if (c != '}' && c != ']') {
+        rc = FH_JSON_ESYNTAX;
+        goto fail;
+    }
+
+close: /* c is '}' or ']' at p */
+    if (c != (sc.tok[top].type == JSMN_OBJECT ? '}' : ']')) {
+        rc = FH_JSON_ESYNTAX;
+        goto fail;
+    }
+    sc.tok[top].end = (int)++p;
+    if (--depth > 0) {
+        top = stack[depth - 1];
+        goto next;
     }
     while (p < n && is_ws(s[p]))
         p++;
@@ -490,9 +469,31 @@ int fh_json_parse(struct fh_json *j, const char *s, size_t n)
         return FH_JSON_ETRAILING;
     j->n = sc.ntok;
     return 0;
+
+key: /* c is the first byte of a key at p (not whitespace) */
+    if (c != '"') {
+        rc = FH_JSON_ESYNTAX;
+        goto fail;
+    }
+    rc = scan_string(&sc, &p, top);
+    if (rc < 0)
+        goto fail;
+    sc.tok[rc].size = 1;
+    sc.tok[top].size++;
+    parent = rc;
+    SKIP_WS_OR_PARTIAL();
+    if (s[p] != ':') {
+        rc = FH_JSON_ESYNTAX;
+        goto fail;
+    }
+    p++;
+    goto value;
+
 fail:
     return rc;
 }
+
+#undef SKIP_WS_OR_PARTIAL
 
 int fh_json_skip(const struct fh_json *j, int i)
 {
