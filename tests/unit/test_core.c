@@ -205,6 +205,26 @@ static void test_formatters(void **state)
     size_t n = fh_fmt_u64(b, UINT64_MAX);
     b[n] = '\0';
     assert_string_equal(b, "18446744073709551615");
+    /* Against printf: both sides of every power of ten, and a pseudo-random sweep (two
+     * digits are written per division). */
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 20000; i++) {
+        uint64_t v;
+        if (i < 60) {
+            uint64_t p10 = 1;
+            for (int k = 0; k < i / 3; k++)
+                p10 *= 10;
+            v = p10 - 1 + (uint64_t)(i % 3);
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            v = x >> (x % 64);
+        }
+        char want[32];
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)v);
+        n = fh_fmt_u64(b, v);
+        b[n] = '\0';
+        assert_string_equal(b, want);
+    }
     for (int c = 0; c < 256; c++) {
         int want = c >= '0' && c <= '9'   ? c - '0'
                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
