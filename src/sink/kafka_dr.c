@@ -70,11 +70,6 @@ static unsigned latency_bucket(uint64_t lat_us)
     return b < FH_KAFKA_LATENCY_BUCKETS ? b : FH_KAFKA_LATENCY_BUCKETS - 1;
 }
 
-/* Delivery reports read the clock once per this many (and first in each poll): a report's
- * receive -> ack figure is short by at most the time the reports before it in the same
- * poll took (tens of µs), against the histogram's 12 % bucket resolution. */
-#define FH_KAFKA_DR_CLOCK_EVERY 32
-
 /* Delivery reports: engine thread, from rd_kafka_poll. */
 static void delivered(struct kafka_sink *ks, const rd_kafka_message_t *m, bool from_spool,
                       uint64_t v);
@@ -137,11 +132,12 @@ static void delivered(struct kafka_sink *ks, const rd_kafka_message_t *m, bool f
         }
         stat_add(&ks->base.stats.delivered, 1);
         stat_add(&ks->base.stats.bytes, m->len);
-        int64_t lat = rd_kafka_message_latency(m);
-        if (lat >= 0)
-            stat_add(&ks->ks.latency_us[latency_bucket((uint64_t)lat)], 1);
-        if (ks->dr_clock_age++ % FH_KAFKA_DR_CLOCK_EVERY == 0)
+        if (ks->dr_clock_age++ % FH_KAFKA_DR_CLOCK_EVERY == 0) {
+            int64_t lat = rd_kafka_message_latency(m);
+            if (lat >= 0)
+                stat_add(&ks->ks.latency_us[latency_bucket((uint64_t)lat)], 1);
             ks->dr_now_ns = fh_clock_monotonic_ns();
+        }
         int64_t now = ks->dr_now_ns;
         int64_t r2a = receive_to_ack_ns(ks, m, from_spool, v, now);
         if (r2a >= 0)

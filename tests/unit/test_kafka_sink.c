@@ -730,7 +730,10 @@ static void test_receive_to_ack_latency(void **state)
     pump_until_delivered(s, N, 60);
     assert_int_equal(LD(k->drained), N - DIRECT);
     assert_int_equal(bucket_total(k->receive_to_ack_us), expect);
-    assert_int_equal(bucket_total(k->latency_us), N); /* produce -> ack: every record */
+    /* produce -> ack: a sample, the first report of each poll and one in
+     * FH_KAFKA_DR_CLOCK_EVERY after it */
+    assert_true(bucket_total(k->latency_us) >= N / FH_KAFKA_DR_CLOCK_EVERY);
+    assert_true(bucket_total(k->latency_us) <= N);
     /* Bucket bounds are upper bounds, so even the smallest is at least the age. */
     assert_true(fh_kafka_receive_to_ack_quantile(k, 0.0) >= AGE_US);
     assert_true(fh_kafka_receive_to_ack_quantile(k, 0.99) >=
