@@ -53,44 +53,6 @@
 
 /* ---- key scanning --------------------------------------------------------------------- */
 
-static int key_one(char c)
-{
-    switch (c) {
-    case 'e':
-        return K_e;
-    case 'E':
-        return K_E;
-    case 's':
-        return K_s;
-    case 't':
-        return K_t;
-    case 'p':
-        return K_p;
-    case 'q':
-        return K_q;
-    case 'T':
-        return K_T;
-    case 'm':
-        return K_m;
-    case 'a':
-        return K_a;
-    case 'f':
-        return K_f;
-    case 'l':
-        return K_l;
-    case 'u':
-        return K_u;
-    case 'b':
-        return K_b;
-    case 'B':
-        return K_B;
-    case 'A':
-        return K_A;
-    default:
-        return -1;
-    }
-}
-
 static bool name_is(const char *s, size_t n, const char *lit, size_t ln)
 {
     return n == ln && memcmp(s, lit, ln) == 0;
@@ -103,7 +65,7 @@ static int key_lookup(const char *s, size_t n)
 {
     switch (n) {
     case 1:
-        return key_one(s[0]);
+        return bn_key_one(s[0]);
     case 2:
         return NAME_IS(s, n, "id") ? K_id : -1;
     case 3:
@@ -183,10 +145,7 @@ static bool str_view(const struct fh_json *j, int i, char *buf, size_t cap, stru
     return fh_json_str_view(j, i, buf, cap, out) == 0;
 }
 
-/* Kinds of "e" values and stream name suffixes. */
-enum bn_event { BE_UNKNOWN = 0, BE_TRADE, BE_AGG_TRADE, BE_SHUTDOWN, BE_IGNORED };
-
-static enum bn_event event_kind(struct fh_str e)
+enum bn_event fh__binance_event_kind(struct fh_str e)
 {
     /* Market streams we recognise and do not consume. blockTrade is new (2026-05); its
      * payload is not documented in our sources and we never subscribe to it. */
@@ -216,9 +175,7 @@ static enum bn_event event_kind(struct fh_str e)
     return BE_UNKNOWN;
 }
 
-/* The trade kind a stream name announces ("btcusdt@trade", "btcusdt@aggTrade"), else
- * BE_UNKNOWN (a stream we do not cross-check). */
-static enum bn_event stream_kind(struct fh_str stream)
+enum bn_event fh__binance_stream_kind(struct fh_str stream)
 {
     const char *at = memchr(stream.p, '@', stream.n);
     if (at == NULL)
@@ -231,8 +188,7 @@ static enum bn_event stream_kind(struct fh_str stream)
     return BE_UNKNOWN;
 }
 
-/* stream == lower(symbol) "@" type, folding ASCII case only (non-ASCII bytes must match). */
-static bool stream_is(struct fh_str stream, struct fh_str symbol, const char *type)
+bool fh__binance_stream_is(struct fh_str stream, struct fh_str symbol, const char *type)
 {
     size_t tn = strlen(type);
     if (stream.n != symbol.n + 1 + tn)
@@ -245,17 +201,12 @@ static bool stream_is(struct fh_str stream, struct fh_str symbol, const char *ty
 }
 
 /*
- * A non-negative integer primitive (JSON grammar: no sign, no leading zero, no fraction or
- * exponent) that fits int64. Five of these are in every trade, so this avoids the general
+ * A non-negative integer (JSON grammar: no sign, no leading zero, no fraction or exponent)
+ * that fits int64, from its text. Five of these are in every trade, so this avoids the general
  * reader's per-digit division: up to 18 digits cannot overflow, 19 are compared as text.
  */
-static bool read_u63(const struct fh_json *j, int i, int64_t *out)
+bool fh__binance_u63(const char *s, size_t n, int64_t *out)
 {
-    const jsmntok_t *t = &j->tok[i];
-    if (t->type != JSMN_PRIMITIVE)
-        return false;
-    const char *s = j->src + t->start;
-    size_t n = (size_t)(t->end - t->start);
     if (n == 0 || n > 19 || (s[0] == '0' && n > 1))
         return false;
     uint64_t v = 0;
@@ -289,6 +240,15 @@ static bool read_u63(const struct fh_json *j, int i, int64_t *out)
     return true;
 }
 
+/* The same from a primitive token. */
+static bool read_u63(const struct fh_json *j, int i, int64_t *out)
+{
+    const jsmntok_t *t = &j->tok[i];
+    if (t->type != JSMN_PRIMITIVE)
+        return false;
+    return fh__binance_u63(j->src + t->start, (size_t)(t->end - t->start), out);
+}
+
 /* A non-negative int64 id. */
 bool fh__binance_read_id(const struct fh_json *j, int i, int64_t *out)
 {
@@ -303,14 +263,8 @@ static enum fh_reject read_time(const struct fh_json *j, int i, bool time_us, in
     if (!fh_json_is_number(j, i))
         return FH_REJ_BAD_FIELD;
     int64_t v;
-    if (!read_u63(j, i, &v))
+    if (!read_u63(j, i, &v) || !bn_time_us(v, time_us, out))
         return FH_REJ_BAD_TIME;
-    if (!time_us) {
-        if (v > INT64_MAX / 1000)
-            return FH_REJ_BAD_TIME;
-        v *= 1000;
-    }
-    *out = v;
     return FH_REJ_NONE;
 }
 
@@ -321,7 +275,7 @@ static enum fh_reject read_positive(const struct fh_json *j, int i, enum fh_reje
 {
     if (fh_json_type(j, i) != JSMN_STRING)
         return FH_REJ_BAD_FIELD;
-    if (fh_json_decimal(j, i, 0, out) != 0 || out->units <= 0)
+    if (j->esc[i] || !bn_positive(fh_json_raw(j, i), out)) /* no decimal text needs an escape */
         return bad_value;
     return FH_REJ_NONE;
 }
@@ -389,23 +343,31 @@ static int parse_trade(struct fh_venue_parser *p, const struct bn_keys *k, bool 
         r = read_time(j, v[K_E], p->opts.time_us, &tr->event_time_us);
     if (r != FH_REJ_NONE)
         return reject(out, r);
-    tr->has |= FH_HAS_EVENT_TIME;
-    if (stream != NULL && !stream_is(*stream, native, agg ? "aggTrade" : "trade"))
-        return reject(out, FH_REJ_BAD_FIELD);
-    const struct fh_symbol *sym = find_symbol(p, native);
-    if (sym == NULL)
-        return reject(out, FH_REJ_UNKNOWN_SYMBOL);
-    tr->symbol_index = (uint32_t)(sym - p->symbols->items);
-    tr->has |= FH_HAS_SYMBOL_INDEX;
-
-    tr->venue = BN_VENUE;
-    tr->symbol = canonical_of(sym);
-    tr->native_symbol = native;
-    tr->source = FH_SOURCE_LIVE;
+    r = fh__binance_finish_trade(p, native, stream, agg, tr);
+    if (r != FH_REJ_NONE)
+        return reject(out, r);
     out->event = FH_EV_TRADES;
     out->trades = p->trades;
     out->n_trades = 1;
     return 0;
+}
+
+enum fh_reject fh__binance_finish_trade(const struct fh_venue_parser *p, struct fh_str native,
+                                        const struct fh_str *stream, bool agg, struct fh_trade *tr)
+{
+    tr->has |= FH_HAS_EVENT_TIME;
+    if (stream != NULL && !fh__binance_stream_is(*stream, native, agg ? "aggTrade" : "trade"))
+        return FH_REJ_BAD_FIELD;
+    const struct fh_symbol *sym = find_symbol(p, native);
+    if (sym == NULL)
+        return FH_REJ_UNKNOWN_SYMBOL;
+    tr->symbol_index = (uint32_t)(sym - p->symbols->items);
+    tr->has |= FH_HAS_SYMBOL_INDEX;
+    tr->venue = BN_VENUE;
+    tr->symbol = canonical_of(sym);
+    tr->native_symbol = native;
+    tr->source = FH_SOURCE_LIVE;
+    return FH_REJ_NONE;
 }
 
 /* An object with "e" (keys in k); stream as for parse_trade. */
@@ -419,9 +381,9 @@ static int parse_event(struct fh_venue_parser *p, const struct bn_keys *k,
         return reject(out, fh_json_is_str(&p->json, k->v[K_e]) ? FH_REJ_UNKNOWN_MESSAGE
                                                                : FH_REJ_BAD_FIELD);
     }
-    enum bn_event kind = event_kind(e);
+    enum bn_event kind = fh__binance_event_kind(e);
     if (stream != NULL) {
-        enum bn_event sk = stream_kind(*stream);
+        enum bn_event sk = fh__binance_stream_kind(*stream);
         bool trade_like = kind == BE_TRADE || kind == BE_AGG_TRADE;
         if ((sk != BE_UNKNOWN || trade_like) && sk != kind)
             return reject(out, FH_REJ_BAD_FIELD);
@@ -457,7 +419,7 @@ static int parse_array(struct fh_venue_parser *p, int arr, struct fh_venue_msg *
         char ebuf[32];
         struct fh_str e;
         if (k.v[K_e] == 0 || !str_view(j, k.v[K_e], ebuf, sizeof(ebuf), &e) ||
-            event_kind(e) != BE_IGNORED)
+            fh__binance_event_kind(e) != BE_IGNORED)
             return reject(out, FH_REJ_UNKNOWN_MESSAGE);
         el = fh_json_skip(j, el);
     }
@@ -484,7 +446,7 @@ static int parse_payload(struct fh_venue_parser *p, int obj, const struct fh_str
     if (k.v[K_e] != 0)
         return parse_event(p, &k, stream, out);
     /* A trade stream's payload must be a trade event. */
-    if (stream_kind(*stream) != BE_UNKNOWN)
+    if (fh__binance_stream_kind(*stream) != BE_UNKNOWN)
         return reject(out, is_eventless_market_data(&k) ? FH_REJ_BAD_FIELD : FH_REJ_MISSING_FIELD);
     if (is_eventless_market_data(&k)) {
         out->event = FH_EV_IGNORED;
@@ -509,7 +471,7 @@ static int parse_combined(struct fh_venue_parser *p, const struct bn_keys *k,
     if (!str_view(j, st, sbuf, sizeof(sbuf), &stream))
         return reject(out, FH_REJ_BAD_FIELD);
     if (fh_json_type(j, data) == JSMN_ARRAY) {
-        if (stream_kind(stream) != BE_UNKNOWN)
+        if (fh__binance_stream_kind(stream) != BE_UNKNOWN)
             return reject(out, FH_REJ_BAD_FIELD);
         return parse_array(p, data, out);
     }
@@ -630,6 +592,7 @@ const struct fh_venue_ops fh_venue_binance = {
         },
     .check_symbol = fh_binance_check_symbol,
     .parse = binance_parse,
+    .parse_fast = fh__binance_parse_fast,
     .build_url = fh__binance_build_url,
     .build_subscribe = fh__binance_build_subscribe,
     .build_unsubscribe = fh__binance_build_unsubscribe,

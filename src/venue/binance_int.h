@@ -75,6 +75,67 @@ static inline char ascii_lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
+/* The slot of a one-letter key, or -1. */
+static inline int bn_key_one(char c)
+{
+    switch (c) {
+    case 'e':
+        return K_e;
+    case 'E':
+        return K_E;
+    case 's':
+        return K_s;
+    case 't':
+        return K_t;
+    case 'p':
+        return K_p;
+    case 'q':
+        return K_q;
+    case 'T':
+        return K_T;
+    case 'm':
+        return K_m;
+    case 'a':
+        return K_a;
+    case 'f':
+        return K_f;
+    case 'l':
+        return K_l;
+    case 'u':
+        return K_u;
+    case 'b':
+        return K_b;
+    case 'B':
+        return K_B;
+    case 'A':
+        return K_A;
+    default:
+        return -1;
+    }
+}
+
+/* Kinds of "e" values and stream name suffixes. */
+enum bn_event { BE_UNKNOWN = 0, BE_TRADE, BE_AGG_TRADE, BE_SHUTDOWN, BE_IGNORED };
+
+/* A time in the connection's unit (ms, or µs with time_us) as microseconds; false if scaling
+ * overflows. */
+static inline bool bn_time_us(int64_t v, bool time_us, int64_t *out)
+{
+    if (!time_us) {
+        if (v > INT64_MAX / 1000)
+            return false;
+        v *= 1000;
+    }
+    *out = v;
+    return true;
+}
+
+/* An exact decimal from its text (no sign, no exponent) that is > 0. */
+static inline bool bn_positive(struct fh_str t, fh_decimal *out)
+{
+    return fh_decimal_parse(t.p, t.n, 0, out) == 0 && out->units > 0;
+}
+
 /* A symbol table entry's canonical name as a view. */
 static inline struct fh_str canonical_of(const struct fh_symbol *s)
 {
@@ -96,6 +157,24 @@ static inline const struct fh_symbol *find_symbol(const struct fh_venue_parser *
 int fh__binance_scan_object(const struct fh_json *j, int obj, struct bn_keys *k);
 /* A non-negative int64 id. */
 bool fh__binance_read_id(const struct fh_json *j, int i, int64_t *out);
+/* The same from its text: JSON integer grammar, no sign, no leading zero, fits int64. */
+bool fh__binance_u63(const char *s, size_t n, int64_t *out);
+/* The kind of an "e" value. */
+enum bn_event fh__binance_event_kind(struct fh_str e);
+/* The trade kind a stream name announces ("btcusdt@trade", "btcusdt@aggTrade"), else
+ * BE_UNKNOWN (a stream we do not cross-check). */
+enum bn_event fh__binance_stream_kind(struct fh_str stream);
+/* stream == lower(symbol) "@" type, folding ASCII case only (non-ASCII bytes must match). */
+bool fh__binance_stream_is(struct fh_str stream, struct fh_str symbol, const char *type);
+/* The end of a stream trade shared by both readers: its stream cross-check (stream NULL for
+ * the raw form), symbol and source; the event time is set. FH_REJ_NONE or the reason. */
+enum fh_reject fh__binance_finish_trade(const struct fh_venue_parser *p, struct fh_str native,
+                                        const struct fh_str *stream, bool agg, struct fh_trade *tr);
+/* binance_fast.c: a stream trade in the shape Binance sends, read without tokens. 1 when
+ * out holds the trade, exactly as the general reader would give it; 0 when the message is
+ * in any other shape (out untouched): the caller tokenizes it and runs binance_parse. */
+int fh__binance_parse_fast(struct fh_venue_parser *p, const char *msg, size_t len,
+                           struct fh_venue_msg *out);
 /* Fills the common part of a trade (ids, kind and has bits are the caller's). */
 enum fh_reject fh__binance_read_trade_core(const struct fh_json *j, const struct bn_trade_keys *tk,
                                            bool time_us, struct fh_trade *tr);

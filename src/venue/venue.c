@@ -104,6 +104,9 @@ static int parse(struct fh_venue_parser *p, const char *msg, size_t len, bool ut
         out->reject = FH_REJ_UTF8;
         return -1;
     }
+    if (p->ops->parse_fast != NULL && !p->opts.general_only &&
+        p->ops->parse_fast(p, msg, len, out) > 0)
+        return 0;
     int rc = fh_json_parse(&p->json, msg, len);
     if (rc != 0) {
         out->reject = json_reject(rc);

@@ -107,6 +107,8 @@ struct fh_venue_parser_opts {
     size_t max_trades;        /* most trades accepted in one message */
     bool time_us;             /* the connection asked for microsecond times (Binance
                                * timeUnit=MICROSECOND) */
+    bool general_only;        /* never the protocol's parse_fast: for the tests and fuzzers
+                               * that compare the two paths */
 };
 #define FH_VENUE_DEFAULT_MAX_MESSAGE (1u << 20)
 #define FH_VENUE_DEFAULT_MAX_TOKENS  (1u << 16)
@@ -217,6 +219,12 @@ struct fh_venue_ops {
 
     /* Parses a validated JSON document (p->json holds its tokens; msg is the text). */
     int (*parse)(struct fh_venue_parser *p, const char *msg, size_t len, struct fh_venue_msg *out);
+    /* Optional, tried first on a message whose size and UTF-8 passed: the protocol's common
+     * trade message read without tokens. 1 when out holds exactly what tokenizing and parse
+     * would give; 0 (out untouched) for anything else, which then takes the general path.
+     * Never rejects. p->json is not updated. */
+    int (*parse_fast)(struct fh_venue_parser *p, const char *msg, size_t len,
+                      struct fh_venue_msg *out);
 
     /* Appends the WebSocket URL for a connection carrying spec to out, given the configured
      * base URL (wss://stream.binance.com:9443, wss://ws.kraken.com/v2). */

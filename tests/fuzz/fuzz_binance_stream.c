@@ -1,6 +1,8 @@
 /*
  * fuzz_binance_stream.c - libFuzzer target: one Binance WebSocket text message through
- * fh_venue_parse, on a millisecond and a microsecond connection and with tight limits.
+ * fh_venue_parse, on a millisecond and a microsecond connection and with tight limits; and
+ * each of them again through the general path alone (general_only), which must give the
+ * same result whether or not the trade reader without tokens (binance_fast.c) took it.
  *
  * Seeds (tests/fuzz/make-seeds reads these lines):
  * FUZZ_SEEDS_LINES: binance*.ndjson sessions/binance*.ndjson
@@ -9,10 +11,13 @@
  */
 #include "fuzz_util.h"
 
+#include "../tools/venue_same.h"
+
 #define UNI_BASE "\xe5\xb8\x81\xe5\xae\x89" /* a non-ASCII asset name */
 
 static struct fh_symbols syms;
 static struct fh_venue_parser p_ms, p_us, p_tight;
+static struct fh_venue_parser g_ms, g_us, g_tight; /* general_only */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -26,9 +31,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     struct fh_venue_parser_opts us = {.time_us = true};
     struct fh_venue_parser_opts tight = {.max_message_bytes = 512, .max_tokens = 24};
-    if (fh_venue_parser_init(&p_ms, &fh_venue_binance, &syms, NULL) != 0 ||
+    struct fh_venue_parser_opts ms = {0};
+    if (fh_venue_parser_init(&p_ms, &fh_venue_binance, &syms, &ms) != 0 ||
         fh_venue_parser_init(&p_us, &fh_venue_binance, &syms, &us) != 0 ||
         fh_venue_parser_init(&p_tight, &fh_venue_binance, &syms, &tight) != 0)
+        abort();
+    ms.general_only = us.general_only = tight.general_only = true;
+    if (fh_venue_parser_init(&g_ms, &fh_venue_binance, &syms, &ms) != 0 ||
+        fh_venue_parser_init(&g_us, &fh_venue_binance, &syms, &us) != 0 ||
+        fh_venue_parser_init(&g_tight, &fh_venue_binance, &syms, &tight) != 0)
         abort();
     return 0;
 }
@@ -68,5 +79,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FH_FUZZ_CHECK(rc_ms == 0 && tight.event == ms.event);
     else if (rc_ms == 0)
         FH_FUZZ_CHECK(tight.reject == FH_REJ_OVERSIZE || tight.reject == FH_REJ_TOO_MANY_TOKENS);
+
+    /* The general path alone: the same answer on each connection. */
+    struct fh_venue_msg g;
+    int rc_g = fh_venue_parse(&g_tight, msg, size, &g);
+    FH_FUZZ_CHECK(venue_msg_same(rc_t, &tight, rc_g, &g));
+    rc_g = fh_venue_parse(&g_us, msg, size, &g);
+    FH_FUZZ_CHECK(venue_msg_same(rc_us, &us, rc_g, &g));
+    rc_g = fh_venue_parse(&g_ms, msg, size, &g);
+    FH_FUZZ_CHECK(venue_msg_same(rc_ms, &ms, rc_g, &g));
     return 0;
 }
