@@ -9,84 +9,27 @@
  * nothing else; anything it does not recognise, or any check that fails, returns 0 and the
  * general path (fh_json_parse, then binance_parse) reads the message and gives the verdict.
  * So this file never rejects: it only answers what the general path would answer for the
- * messages it accepts, with the same readers (fh__binance_u63, bn_time_us, bn_positive,
- * fh__binance_finish_trade). unit.binance_fast and fuzz_binance compare the two paths on
+ * messages it accepts, with the same readers (fh__fast_u63, bn_time_us, bn_positive,
+ * fh__binance_finish_trade). unit.venue_fast and fuzz_binance_stream compare the two paths on
  * every input they accept.
  *
- * What it accepts, beyond valid JSON in that shape:
- *   - strings of printable ASCII without escapes ('"' and '\' end or refuse a string);
- *   - integers in JSON grammar without sign, fraction or exponent, then ',' or '}';
+ * What it accepts, beyond the lexing of fast.h (no whitespace, no escapes):
  *   - keys of one letter; a known key (bn_key_one) twice refuses, as in the general path;
  *   - "e" of "trade" or "aggTrade" on a stream of the same kind, and every field the
  *     general path requires present with the type it requires;
  *   - no more tokens than the parser's capacity (the general path's FH_REJ_TOO_MANY_TOKENS).
  */
 #include "venue/binance_int.h"
+#include "venue/fast.h"
 
 #include <limits.h>
 #include <string.h>
 
-/* A value's lexical type, 0 for an absent key. */
-enum fv { FV_NONE = 0, FV_STR, FV_UINT, FV_TRUE, FV_FALSE };
-
 struct fast_obj {
     struct fh_str v[K_A + 1]; /* the one-letter keys' values (strings: contents) */
-    uint8_t type[K_A + 1];    /* enum fv */
+    uint8_t type[K_A + 1];    /* enum fh_fv */
     int keys;
 };
-
-/* A string of printable ASCII without escapes at s[*i] == '"': its contents; *i after it. */
-static bool plain_string(const char *s, size_t n, size_t *i, struct fh_str *out)
-{
-    size_t k = *i + 1, b = k;
-    while (k < n) {
-        unsigned char c = (unsigned char)s[k];
-        if (c == '"')
-            break;
-        if (c < 0x20 || c > 0x7e || c == '\\')
-            return false;
-        k++;
-    }
-    if (k >= n)
-        return false;
-    out->p = s + b;
-    out->n = k - b;
-    *i = k + 1;
-    return true;
-}
-
-/* A value at s[*i], followed by ',' or '}'. */
-static bool plain_value(const char *s, size_t n, size_t *i, struct fh_str *out, uint8_t *type)
-{
-    size_t k = *i;
-    char c = s[k];
-    if (c == '"') {
-        if (!plain_string(s, n, &k, out))
-            return false;
-        *type = FV_STR;
-    } else if (c >= '0' && c <= '9') {
-        size_t b = k;
-        while (k < n && s[k] >= '0' && s[k] <= '9')
-            k++;
-        if (s[b] == '0' && k - b > 1)
-            return false; /* a leading zero is not JSON */
-        out->p = s + b;
-        out->n = k - b;
-        *type = FV_UINT;
-    } else if (n - k >= 4 && memcmp(s + k, "true", 4) == 0) {
-        k += 4;
-        *type = FV_TRUE;
-    } else if (n - k >= 5 && memcmp(s + k, "false", 5) == 0) {
-        k += 5;
-        *type = FV_FALSE;
-    } else {
-        return false;
-    }
-    if (k >= n || (s[k] != ',' && s[k] != '}'))
-        return false;
-    *i = k;
-    return true;
-}
 
 /* The body of a flat object after its '{': "k":v pairs up to and including the '}'. */
 static bool flat_object(const char *s, size_t n, size_t *i, struct fast_obj *o)
@@ -102,16 +45,18 @@ static bool flat_object(const char *s, size_t n, size_t *i, struct fast_obj *o)
         k += 4;
         struct fh_str v;
         uint8_t t;
-        if (!plain_value(s, n, &k, &v, &t))
+        if (!fh__fast_value(s, n, &k, &v, &t))
             return false;
         int slot = bn_key_one(name);
         if (slot >= 0) {
-            if (o->type[slot] != FV_NONE)
+            if (o->type[slot] != FH_FV_NONE)
                 return false; /* a key we read twice: the general path rejects it */
             o->v[slot] = v;
             o->type[slot] = t;
         }
         o->keys++;
+        if (s[k] == ']')
+            return false;
         if (s[k++] == '}')
             break;
     }
@@ -121,7 +66,7 @@ static bool flat_object(const char *s, size_t n, size_t *i, struct fast_obj *o)
 
 static bool get_u63(const struct fast_obj *o, int slot, int64_t *out)
 {
-    return o->type[slot] == FV_UINT && fh__binance_u63(o->v[slot].p, o->v[slot].n, out);
+    return o->type[slot] == FH_FV_UINT && fh__fast_u63(o->v[slot].p, o->v[slot].n, out);
 }
 
 static bool get_time(const struct fast_obj *o, int slot, bool time_us, int64_t *out)
@@ -132,7 +77,7 @@ static bool get_time(const struct fast_obj *o, int slot, bool time_us, int64_t *
 
 static bool get_positive(const struct fast_obj *o, int slot, fh_decimal *out)
 {
-    return o->type[slot] == FV_STR && bn_positive(o->v[slot], out);
+    return o->type[slot] == FH_FV_STR && bn_positive(o->v[slot], out);
 }
 
 int fh__binance_parse_fast(struct fh_venue_parser *p, const char *msg, size_t len,
@@ -149,7 +94,7 @@ int fh__binance_parse_fast(struct fh_venue_parser *p, const char *msg, size_t le
     size_t i;
     if (combined) {
         i = sizeof(env) - 2; /* at the stream name's opening quote */
-        if (!plain_string(msg, len, &i, &stream) || len - i < sizeof(data) - 2 ||
+        if (!fh__fast_string(msg, len, &i, &stream) || len - i < sizeof(data) - 2 ||
             memcmp(msg + i - 1, data, sizeof(data) - 1) != 0)
             return 0;
         if (fh__binance_stream_kind(stream) == BE_UNKNOWN)
@@ -172,7 +117,7 @@ int fh__binance_parse_fast(struct fh_venue_parser *p, const char *msg, size_t le
     if (tokens > p->json.cap || p->opts.max_trades < 1)
         return 0;
 
-    if (o.type[K_e] != FV_STR)
+    if (o.type[K_e] != FH_FV_STR)
         return 0;
     enum bn_event kind = fh__binance_event_kind(o.v[K_e]);
     if (kind != BE_TRADE && kind != BE_AGG_TRADE)
@@ -180,7 +125,7 @@ int fh__binance_parse_fast(struct fh_venue_parser *p, const char *msg, size_t le
     bool agg = kind == BE_AGG_TRADE;
     if (combined && fh__binance_stream_kind(stream) != kind)
         return 0;
-    if (o.type[K_s] != FV_STR || (o.type[K_m] != FV_TRUE && o.type[K_m] != FV_FALSE))
+    if (o.type[K_s] != FH_FV_STR || (o.type[K_m] != FH_FV_TRUE && o.type[K_m] != FH_FV_FALSE))
         return 0;
 
     struct fh_trade *tr = &p->trades[0];
@@ -203,7 +148,7 @@ int fh__binance_parse_fast(struct fh_venue_parser *p, const char *msg, size_t le
         !get_time(&o, K_E, time_us, &tr->event_time_us))
         return 0;
     /* m / isBuyerMaker true: the buyer's order rested, so the aggressor sold. */
-    tr->side = o.type[K_m] == FV_TRUE ? FH_SIDE_SELL : FH_SIDE_BUY;
+    tr->side = o.type[K_m] == FH_FV_TRUE ? FH_SIDE_SELL : FH_SIDE_BUY;
     tr->order_type = FH_ORDER_UNKNOWN;
     if (fh__binance_finish_trade(p, o.v[K_s], combined ? &stream : NULL, agg, tr) != FH_REJ_NONE)
         return 0;

@@ -157,8 +157,6 @@ static inline const struct fh_symbol *find_symbol(const struct fh_venue_parser *
 int fh__binance_scan_object(const struct fh_json *j, int obj, struct bn_keys *k);
 /* A non-negative int64 id. */
 bool fh__binance_read_id(const struct fh_json *j, int i, int64_t *out);
-/* The same from its text: JSON integer grammar, no sign, no leading zero, fits int64. */
-bool fh__binance_u63(const char *s, size_t n, int64_t *out);
 /* The kind of an "e" value. */
 enum bn_event fh__binance_event_kind(struct fh_str e);
 /* The trade kind a stream name announces ("btcusdt@trade", "btcusdt@aggTrade"), else

@@ -162,6 +162,12 @@ void fh__kraken_buf_cut(struct fh_buf *b, size_t len);
 int fh__kraken_tokenize(struct fh_venue_parser *p, const char *msg, size_t len,
                         enum fh_reject *rej);
 
+/* kraken_v2_fast.c: a v2 trade message in the shape Kraken sends, read without tokens (the
+ * ops' parse_fast, venue.h): 1 with out holding exactly what v2_parse gives, 0 (out untouched)
+ * for any other message. */
+int fh__kraken_v2_parse_fast(struct fh_venue_parser *p, const char *msg, size_t len,
+                             struct fh_venue_msg *out);
+
 /* What both Kraken protocols' ops tables share (kraken_v1.c, kraken_v2.c). */
 #define FH_KRAKEN_CAPS_COMMON                                                                \
     .subscribe_in_url = false, .ws_ping = false, .rotation = false, .channels = FH_CH_TRADE, \

@@ -387,6 +387,7 @@ const struct fh_venue_ops fh_venue_kraken_v2 = {
     .caps = {FH_KRAKEN_CAPS_COMMON, .trade_ids = true, .snapshot_on_resubscribe = true,
              .rest_paging = FH_REST_BY_SINCE, .symbol_example = "BTC/USD"},
     .parse = v2_parse,
+    .parse_fast = fh__kraken_v2_parse_fast,
     .build_url = v2_build_url,
     .build_subscribe = v2_build_subscribe,
     .build_unsubscribe = v2_build_unsubscribe,
