@@ -21,7 +21,9 @@ feedcmp checks ours there, lost trades split into declared by its gap records an
 "5k-faults" (5k and the engine issue's fault mix, once each on every venue connection: a reset,
 a 1 s stall that discards the stream, 40 trades per book left out; trades lost per fault),
 "blast-mock" (blast into librdkafka's mock cluster instead of Apache Kafka:
-ours only), "blast-plain" and "50k-plain" (no TLS: ours and the baseline). Per measurement,
+ours only), "blast-plain" and "50k-plain" (no TLS: ours and the baseline), "50k-tick1" (not
+in the default list: 50k with feedsim's timer at 1 ms instead of 5 ms, so that each
+connection's trades arrive in bursts a fifth the size). Per measurement,
 after a
 warm-up: trades acknowledged by the broker per second (the topic's watermarks), CPU per
 trade and cores used, the peak RSS (VmHWM), and on one clock - the broker's, the topic has
@@ -64,7 +66,8 @@ LOADS = {"5k": ["--rate", str(5000 // BOOKS)], "50k": ["--rate", str(50000 // BO
          "500k": ["--rate", str(500000 // BOOKS)], "blast": ["--blast"],
          "5k-cuts": ["--rate", str(5000 // BOOKS)], "5k-faults": ["--rate", str(5000 // BOOKS)],
          "blast-mock": ["--blast"],
-         "50k-plain": ["--rate", str(50000 // BOOKS)], "blast-plain": ["--blast"]}
+         "50k-plain": ["--rate", str(50000 // BOOKS)], "blast-plain": ["--blast"],
+         "50k-tick1": ["--rate", str(50000 // BOOKS), "--tick-ms", "1"]}
 AS_SHIPPED = ("500k",)  # loads where ours runs with its backfill and reconnect defaults
 CUTS = 3  # network cuts in a "-cuts" load's window: every venue connection reset at once
 # The faults of a load's window, at even intervals, each on every venue connection at once
@@ -552,6 +555,9 @@ LOAD_TEXT = {
                  "truth log). feedhandler runs as shipped, as under cuts.",
     "50k-plain": "50k without TLS (ws:// and http:// to feedsim): ours and the baseline.",
     "blast-plain": "blast without TLS (ws:// and http:// to feedsim): ours and the baseline.",
+    "50k-tick1": "50k with feedsim's timer at 1 ms (--tick-ms 1) instead of 5 ms: each "
+                 "connection's trades come in bursts a fifth the size, so receive -> enqueued "
+                 "shows less of a frame's wait behind the frames read with it.",
     "blast-mock": "feedsim --blast into librdkafka's mock cluster (tests/tools/mockbroker, 3 "
                   "brokers in one process) instead of Apache Kafka: ours only, the lighter broker "
                   "the throughput target names. No LogAppendTime there: no latency or start-up "
