@@ -258,8 +258,7 @@ enum fh_reject fh__binance_read_trade_core(const struct fh_json *j, const struct
     bool maker;
     if (fh_json_bool(j, tk->maker, &maker) != 0)
         return FH_REJ_BAD_FIELD;
-    /* m / isBuyerMaker true: the buyer's order rested, so the aggressor sold. */
-    tr->side = maker ? FH_SIDE_SELL : FH_SIDE_BUY;
+    tr->side = bn_taker_side(maker);
     tr->order_type = FH_ORDER_UNKNOWN;
     return FH_REJ_NONE;
 }

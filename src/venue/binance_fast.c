@@ -90,6 +90,7 @@ int fh__binance_parse_fast(struct fh_venue_parser *p, const char *msg, size_t le
     memset(o.type, 0, sizeof(o.type)); /* a value is read only where its type is set */
     o.keys = 0;
     struct fh_str stream = {NULL, 0};
+    enum bn_event stream_kind = BE_UNKNOWN;
     bool combined = len > sizeof(env) - 1 && memcmp(msg, env, sizeof(env) - 1) == 0;
     size_t i;
     if (combined) {
@@ -97,7 +98,8 @@ int fh__binance_parse_fast(struct fh_venue_parser *p, const char *msg, size_t le
         if (!fh__fast_string(msg, len, &i, &stream) || len - i < sizeof(data) - 2 ||
             memcmp(msg + i - 1, data, sizeof(data) - 1) != 0)
             return 0;
-        if (fh__binance_stream_kind(stream) == BE_UNKNOWN)
+        stream_kind = fh__binance_stream_kind(stream);
+        if (stream_kind == BE_UNKNOWN)
             return 0; /* not a trade stream: leave at once */
         i += sizeof(data) - 2;
     } else {
@@ -123,7 +125,7 @@ int fh__binance_parse_fast(struct fh_venue_parser *p, const char *msg, size_t le
     if (kind != BE_TRADE && kind != BE_AGG_TRADE)
         return 0;
     bool agg = kind == BE_AGG_TRADE;
-    if (combined && fh__binance_stream_kind(stream) != kind)
+    if (combined && stream_kind != kind)
         return 0;
     if (o.type[K_s] != FH_FV_STR || (o.type[K_m] != FH_FV_TRUE && o.type[K_m] != FH_FV_FALSE))
         return 0;
@@ -147,8 +149,7 @@ int fh__binance_parse_fast(struct fh_venue_parser *p, const char *msg, size_t le
         !get_time(&o, K_T, time_us, &tr->trade_time_us) ||
         !get_time(&o, K_E, time_us, &tr->event_time_us))
         return 0;
-    /* m / isBuyerMaker true: the buyer's order rested, so the aggressor sold. */
-    tr->side = o.type[K_m] == FH_FV_TRUE ? FH_SIDE_SELL : FH_SIDE_BUY;
+    tr->side = bn_taker_side(o.type[K_m] == FH_FV_TRUE);
     tr->order_type = FH_ORDER_UNKNOWN;
     if (fh__binance_finish_trade(p, o.v[K_s], combined ? &stream : NULL, agg, tr) != FH_REJ_NONE)
         return 0;

@@ -130,6 +130,13 @@ static inline bool bn_time_us(int64_t v, bool time_us, int64_t *out)
     return true;
 }
 
+/* The taker side from m / isBuyerMaker: true means the buyer's order rested, so the
+ * aggressor sold. */
+static inline enum fh_side bn_taker_side(bool buyer_maker)
+{
+    return buyer_maker ? FH_SIDE_SELL : FH_SIDE_BUY;
+}
+
 /* An exact decimal from its text (no sign, no exponent) that is > 0. */
 static inline bool bn_positive(struct fh_str t, fh_decimal *out)
 {

@@ -135,6 +135,7 @@ int fh__kraken_v2_parse_fast(struct fh_venue_parser *p, const char *msg, size_t 
                              struct fh_venue_msg *out)
 {
     static const char head[] = "{\"channel\":\"trade\",\"type\":\"", data[] = "\",\"data\":[";
+    static const char channel_at[] = "{\"channel\":\""; /* what precedes "trade" in head */
     const size_t hn = sizeof(head) - 1, dn = sizeof(data) - 1;
     if (len > INT_MAX || len < hn + dn + 4 || memcmp(msg, head, hn) != 0)
         return 0;
@@ -184,7 +185,7 @@ int fh__kraken_v2_parse_fast(struct fh_venue_parser *p, const char *msg, size_t 
     out->trades = p->trades;
     out->n_trades = n;
     out->snapshot = snapshot;
-    out->channel = (struct fh_str){msg + 12, 5}; /* "trade" */
+    out->channel = (struct fh_str){msg + sizeof(channel_at) - 1, 5}; /* "trade" */
     out->symbol = p->trades[0].native_symbol;
     return 1;
 }
