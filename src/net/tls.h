@@ -6,7 +6,8 @@
  * verifies the certificate chain against the system trust store (or [tls] ca_file) and the
  * server's name: fh_stream_connect (stream.h) sets SNI and the expected host name for DNS
  * names, and the expected IP address for IP literals, on every connection made with it.
- * ALPN offers http/1.1 (what the WebSocket upgrade needs).
+ * ALPN offers http/1.1 (what the WebSocket upgrade needs). It reads ahead: a connection's
+ * read() takes up to FH_TLS_READ_BUFFER bytes, several records at a time under load.
  *
  * Errors: certificate and host problems surface on the connection as
  * FH_WS_CLOSE_TLS with the verification result in the message, e.g.
@@ -23,6 +24,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+/* Bytes OpenSSL reads from the socket at once per connection (read-ahead buffer). */
+#define FH_TLS_READ_BUFFER (64 * 1024)
 
 /* The [tls] section, as plain values (the app layer fills it from struct fh_config). */
 struct fh_tls_config {

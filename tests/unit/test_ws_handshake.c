@@ -764,6 +764,8 @@ static void test_tls_ctx(void **state)
     assert_int_equal(fh_tls_client_ctx_new(&tc, &ctx, err, sizeof(err)), 0);
     assert_int_equal(SSL_CTX_get_verify_mode(ctx), SSL_VERIFY_PEER);
     assert_int_equal(SSL_CTX_get_min_proto_version(ctx), TLS1_2_VERSION);
+    /* Reads ahead (fewer read() calls per record under load; test_stream covers delivery). */
+    assert_int_equal(SSL_CTX_get_read_ahead(ctx), 1);
     SSL_CTX_free(ctx);
     tc.verify = false;
     assert_int_equal(fh_tls_client_ctx_new(&tc, &ctx, err, sizeof(err)), 0);
