@@ -26,7 +26,7 @@
 #include <stddef.h>
 
 /* Bytes OpenSSL reads from the socket at once per connection (read-ahead buffer). */
-#define FH_TLS_READ_BUFFER (64 * 1024)
+#define FH_TLS_READ_BUFFER (256 * 1024)
 
 /* The [tls] section, as plain values (the app layer fills it from struct fh_config). */
 struct fh_tls_config {

@@ -11,6 +11,7 @@
 
 #include "core/err.h"
 #include "net/stream.h"
+#include "net/tls.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -339,17 +340,17 @@ static void test_tls_echo_hostname(void **state)
     tls_free(&t);
 }
 
-/* The client reads ahead as the product's contexts do (net/tls.c): OpenSSL takes 64 KiB from
- * the socket at once, so most decrypted bytes wait in its buffer, which the socket does not
- * signal. The client reads 700 bytes per callback and then returns; every byte must still
- * arrive, in order, without the socket becoming readable again. */
+/* The client reads ahead as the product's contexts do (net/tls.c): OpenSSL takes up to
+ * FH_TLS_READ_BUFFER bytes from the socket at once, so most decrypted bytes wait in its buffer,
+ * which the socket does not signal. The client reads 700 bytes per callback and then returns; every
+ * byte must still arrive, in order, without the socket becoming readable again. */
 static void test_tls_read_ahead_small_reads(void **state)
 {
     (void)state;
     struct tls t;
     tls_make(&t);
     SSL_CTX_set_read_ahead(t.client, 1);
-    SSL_CTX_set_default_read_buffer_len(t.client, 64 * 1024);
+    SSL_CTX_set_default_read_buffer_len(t.client, FH_TLS_READ_BUFFER);
     echo_roundtrip(t.server, t.client, "localhost", 700);
     tls_free(&t);
 }
