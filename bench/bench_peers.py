@@ -525,8 +525,10 @@ def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
                 "mismatched": sum(v for k, v in t.items() if k.startswith("mismatch_")),
                 "inexact": None if rnd is None else {
                     "values": rnd["compared"], "not_nearest_double": rnd["not_nearest_double"],
+                    "repr_differs": rnd.get("repr_differs_from_exact"),
                     "worst_abs_error": rnd["worst_abs_error"],
-                    "worst_rel_error": rnd["worst_rel_error"]},
+                    "worst_rel_error": rnd["worst_rel_error"],
+                    "worst_binary_abs_error": rnd.get("worst_binary_abs_error")},
                 "verdict": rep["verdict"]})
     lag = rinfo.get("timestamp_minus_trade_time_us")
     if lag:
@@ -537,6 +539,25 @@ def measure(handler, load, seconds, warmup, broker, registry, tmp, topic):
 
 
 # ---- the report -----------------------------------------------------------------------------
+
+
+def inexact_text(x):
+    """A handler's prices and quantities as doubles, against the exact decimals: how many, how
+    many are not the nearest double or differ after the shortest repr (what a consumer prints),
+    and the worst error of each kind."""
+    text = "%d values as doubles" % x["values"]
+    if x.get("not_nearest_double"):
+        text += ", %d not the nearest double" % x["not_nearest_double"]
+    if x.get("repr_differs") == 0:
+        text += ", all exact after the shortest repr"
+    elif x.get("repr_differs") is not None:
+        text += ", %d differ after the shortest repr (worst %s)" % (x["repr_differs"],
+                                                                    x["worst_abs_error"])
+    else:
+        text += ", worst after repr %s" % x["worst_abs_error"]
+    if x.get("worst_binary_abs_error") is not None:
+        text += ", the double itself off by up to %s" % x["worst_binary_abs_error"]
+    return text
 
 
 def mmm(vals, fmt="%.3g"):
@@ -726,8 +747,7 @@ def write_report(path, results, skipped, args, started):
                    "-" if not checked else str(sum(m.get("duplicated", 0) for m in ms)),
                    "-" if not checked else str(sum(m.get("out_of_order", 0) for m in ms)),
                    "exact" if not inex and checked and not errs else
-                   ("%d values, worst %s" % (inex[-1]["values"], inex[-1]["worst_abs_error"])
-                    if inex else "-")]
+                   (inexact_text(inex[-1]) if inex else "-")]
             lines.append("| " + " | ".join(row) + " |")
             for e in errs:
                 lines.append("| | error: %s |||||||||| " % e.replace("|", "/").replace("\n", " "))
