@@ -1,8 +1,8 @@
 /*
  * fast.h - INTERNAL to src/venue: the lexing the protocols' readers without tokens share
- * (parse_fast in venue.h: binance_fast.c, kraken_v2_fast.c). Each reads one message shape
- * and declines everything else, so these accept a strict subset of JSON: strings of
- * printable ASCII without escapes, numbers in JSON grammar, true and false, no whitespace.
+ * (parse_fast in venue.h: binance_fast.c, kraken_v2_fast.c, kraken_v1_fast.c). Each reads one
+ * message shape and declines everything else, so these accept a strict subset of JSON: strings
+ * of printable ASCII without escapes, numbers in JSON grammar, true and false, no whitespace.
  * Nothing here rejects a message; false means "not this shape".
  *
  * Locality: pure functions.

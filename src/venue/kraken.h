@@ -168,6 +168,12 @@ int fh__kraken_tokenize(struct fh_venue_parser *p, const char *msg, size_t len,
 int fh__kraken_v2_parse_fast(struct fh_venue_parser *p, const char *msg, size_t len,
                              struct fh_venue_msg *out);
 
+/* kraken_v1_fast.c: a v1 trade message in the shape Kraken sends, read without tokens (the
+ * ops' parse_fast): 1 with out holding exactly what v1_parse gives, 0 (out untouched) for any
+ * other message. */
+int fh__kraken_v1_parse_fast(struct fh_venue_parser *p, const char *msg, size_t len,
+                             struct fh_venue_msg *out);
+
 /* What both Kraken protocols' ops tables share (kraken_v1.c, kraken_v2.c). */
 #define FH_KRAKEN_CAPS_COMMON                                                                \
     .subscribe_in_url = false, .ws_ping = false, .rotation = false, .channels = FH_CH_TRADE, \

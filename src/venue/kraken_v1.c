@@ -312,6 +312,7 @@ const struct fh_venue_ops fh_venue_kraken_v1 = {
     .caps = {FH_KRAKEN_CAPS_COMMON, .trade_ids = false, .snapshot_on_resubscribe = false,
              .rest_paging = FH_REST_BY_SINCE, .symbol_example = "XBT/USD"},
     .parse = v1_parse,
+    .parse_fast = fh__kraken_v1_parse_fast,
     .build_url = v1_build_url,
     .build_subscribe = v1_build_subscribe,
     .build_unsubscribe = v1_build_unsubscribe,

@@ -1,6 +1,8 @@
 /*
  * fuzz_kraken_v1.c - libFuzzer target: one Kraken WebSocket v1 text message through
- * fh_venue_parse, with the fixture's v1 table, without a table, and with tight limits.
+ * fh_venue_parse, with the fixture's v1 table, without a table, and with tight limits; each
+ * again through the general path alone (general_only), which must give the same result
+ * whether or not the trade reader without tokens (kraken_v1_fast.c) took it.
  *
  * Seeds (tests/fuzz/make-seeds reads these lines):
  * FUZZ_SEEDS_LINES: kraken_v1_trade.ndjson kraken_v1_control.ndjson kraken_v1_other.ndjson
@@ -10,8 +12,11 @@
  */
 #include "kraken_fuzz.h"
 
+#include "../tools/venue_same.h"
+
 static struct fh_symbols syms;
 static struct fh_venue_parser p_full, p_bare, p_tight;
+static struct fh_venue_parser g_full, g_bare, g_tight; /* general_only */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -25,9 +30,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     struct fh_venue_parser_opts tight = {
         .max_message_bytes = 512, .max_tokens = 40, .max_trades = 2};
-    if (fh_venue_parser_init(&p_full, &fh_venue_kraken_v1, &syms, NULL) != 0 ||
-        fh_venue_parser_init(&p_bare, &fh_venue_kraken_v1, NULL, NULL) != 0 ||
+    struct fh_venue_parser_opts full = {0};
+    if (fh_venue_parser_init(&p_full, &fh_venue_kraken_v1, &syms, &full) != 0 ||
+        fh_venue_parser_init(&p_bare, &fh_venue_kraken_v1, NULL, &full) != 0 ||
         fh_venue_parser_init(&p_tight, &fh_venue_kraken_v1, &syms, &tight) != 0)
+        abort();
+    full.general_only = tight.general_only = true;
+    if (fh_venue_parser_init(&g_full, &fh_venue_kraken_v1, &syms, &full) != 0 ||
+        fh_venue_parser_init(&g_bare, &fh_venue_kraken_v1, NULL, &full) != 0 ||
+        fh_venue_parser_init(&g_tight, &fh_venue_kraken_v1, &syms, &tight) != 0)
         abort();
     return 0;
 }
@@ -63,5 +74,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else if (rc == 0)
         FH_FUZZ_CHECK(tight.reject == FH_REJ_OVERSIZE || tight.reject == FH_REJ_TOO_MANY_TOKENS ||
                       tight.reject == FH_REJ_TOO_MANY_TRADES);
+
+    /* The general path alone: the same answer with the table, without it, and tight. */
+    struct fh_venue_msg g;
+    int rc_g = fh_venue_parse(&g_full, msg, size, &g);
+    FH_FUZZ_CHECK(venue_msg_same(rc, &full, rc_g, &g));
+    rc_g = fh_venue_parse(&g_bare, msg, size, &g);
+    FH_FUZZ_CHECK(venue_msg_same(rc_b, &bare, rc_g, &g));
+    rc_g = fh_venue_parse(&g_tight, msg, size, &g);
+    FH_FUZZ_CHECK(venue_msg_same(rc_t, &tight, rc_g, &g));
     return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * test_venue_fast.c - the protocols' readers without tokens (parse_fast: binance_fast.c,
- * kraken_v2_fast.c) against the general path (tokenizer + parse, parser option
+ * kraken_v2_fast.c, kraken_v1_fast.c) against the general path (tokenizer + parse, parser option
  * general_only): fh_venue_parse must answer the same with and without them on every input,
  * and whatever a reader takes, the general path must accept with the same trades, field by
  * field. Inputs: the recorded corpus, messages in feedsim's shapes and their edge cases, and
@@ -228,6 +228,50 @@ static const char *const KRAKEN_V2_SHAPES[] = {
     "\"price\":1,\"qty\":1,\"trade_id\":1,\"timestamp\":\"" KTS "\"}]}",
 };
 
+/* feedsim's shape (tools/feedsim/kraken.c) and the recorded one, edge cases. */
+#define K1(price, vol, time, side, type) \
+    "[\"" price "\",\"" vol "\",\"" time "\",\"" side "\",\"" type "\",\"\"]"
+#define K1T "1617666461.465618"
+#define K1A K1("58721.20000", "0.02798644", K1T, "s", "m")
+#define K1B K1("1", "2", "1617666461", "b", "l")
+#define K1C K1("0.5", "1e-08", "1617666461.4", "b", "l")
+static const char *const KRAKEN_V1_SHAPES[] = {
+    "[321,[" K1A "],\"trade\",\"XBT/USD\"]",
+    "[321,[" K1A "," K1B "," K1C "],\"trade\",\"XBT/USD\"]",
+    /* numbers in place of strings, the long spellings, extra elements of every simple kind
+     * (taken), and of other kinds (declined); only five elements */
+    "[0,[[58721.2,2.5E+3,1617666461.465618,\"buy\",\"limit\",\"\",1,true,-0.5]],\"trade\","
+    "\"XBT/USD\"]",
+    "[1,[[\"1\",\"1\",\"" K1T "\",\"b\",\"l\",null]],\"trade\",\"XBT/USD\"]",
+    "[1,[[\"1\",\"1\",\"" K1T "\",\"b\",\"l\",[1]]],\"trade\",\"XBT/USD\"]",
+    "[1,[[\"1\",\"1\",\"" K1T "\",\"b\",\"l\"]],\"trade\",\"XBT/USD\"]",
+    /* four elements, zero and negative values, bad sides, types and times, a time with an
+     * exponent as a string and as a number */
+    "[1,[[\"1\",\"1\",\"" K1T "\",\"b\"]],\"trade\",\"XBT/USD\"]",
+    "[1,[" K1A ",[\"1\",\"1\",\"" K1T "\",\"b\"]],\"trade\",\"XBT/USD\"]",
+    "[1,[" K1("0", "1", K1T, "b", "l") "],\"trade\",\"XBT/USD\"]",
+    "[1,[" K1("1", "-1", K1T, "b", "l") "],\"trade\",\"XBT/USD\"]",
+    "[1,[" K1("1", "1", K1T, "x", "l") "],\"trade\",\"XBT/USD\"]",
+    "[1,[" K1("1", "1", K1T, "b", "q") "],\"trade\",\"XBT/USD\"]",
+    "[1,[" K1("1", "1", "-1", "b", "l") "],\"trade\",\"XBT/USD\"]",
+    "[1,[" K1("1", "1", "1.6e9", "b", "l") "],\"trade\",\"XBT/USD\"]",
+    "[1,[[\"1\",\"1\",1.6e9,\"b\",\"l\",\"\"]],\"trade\",\"XBT/USD\"]",
+    /* the channel id: negative, fractional, huge, a string */
+    "[-1,[" K1("1", "1", K1T, "b", "l") "],\"trade\",\"XBT/USD\"]",
+    "[1.5,[" K1("1", "1", K1T, "b", "l") "],\"trade\",\"XBT/USD\"]",
+    "[9223372036854775808,[" K1("1", "1", K1T, "b", "l") "],\"trade\",\"XBT/USD\"]",
+    "[\"1\",[" K1("1", "1", K1T, "b", "l") "],\"trade\",\"XBT/USD\"]",
+    /* the pair: unknown, escaped, the v2 name; no rows; another channel; whitespace; a fifth
+     * element */
+    "[1,[" K1("1", "1", K1T, "b", "l") "],\"trade\",\"NO/SUCH\"]",
+    "[1,[" K1("1", "1", K1T, "b", "l") "],\"trade\",\"XBT\\/USD\"]",
+    "[1,[" K1("1", "1", K1T, "b", "l") "],\"trade\",\"BTC/USD\"]",
+    "[1,[],\"trade\",\"XBT/USD\"]",
+    "[1,[" K1("1", "1", K1T, "b", "l") "],\"spread\",\"XBT/USD\"]",
+    "[1, [" K1("1", "1", K1T, "b", "l") "],\"trade\",\"XBT/USD\"]",
+    "[1,[" K1("1", "1", K1T, "b", "l") "],\"trade\",\"XBT/USD\",1]",
+};
+
 static const struct venue_case BINANCE = {
     .ops = &fh_venue_binance,
     .metadata = "binance_exchangeinfo.json",
@@ -252,6 +296,19 @@ static const struct venue_case KRAKEN_V2 = {
      * one-trade ones also on the tight one); the two recorded trade messages */
     .min_fast_shapes = 7,
     .min_fast_corpus = 2,
+};
+
+static const struct venue_case KRAKEN_V1 = {
+    .ops = &fh_venue_kraken_v1,
+    .metadata = "kraken_assetpairs.json",
+    .opts = {{0}, {.max_trades = 2}, {.max_tokens = 12, .max_message_bytes = 512}},
+    .corpus_prefix = "kraken_v1",
+    .shapes = KRAKEN_V1_SHAPES,
+    .n_shapes = sizeof(KRAKEN_V1_SHAPES) / sizeof(KRAKEN_V1_SHAPES[0]),
+    /* the first four shapes and the five-element one (the three-row one not on the
+     * max_trades = 2 connection, none on the tight one); the recorded trade messages */
+    .min_fast_shapes = 11,
+    .min_fast_corpus = 20,
 };
 
 static void run_shapes(const struct venue_case *vc)
@@ -328,13 +385,24 @@ static void test_kraken_v2_corpus(void **state)
     run_corpus(&KRAKEN_V2);
 }
 
+static void test_kraken_v1_shapes(void **state)
+{
+    (void)state;
+    run_shapes(&KRAKEN_V1);
+}
+
+static void test_kraken_v1_corpus(void **state)
+{
+    (void)state;
+    run_corpus(&KRAKEN_V1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_binance_shapes),
-        cmocka_unit_test(test_binance_corpus),
-        cmocka_unit_test(test_kraken_v2_shapes),
-        cmocka_unit_test(test_kraken_v2_corpus),
+        cmocka_unit_test(test_binance_shapes),   cmocka_unit_test(test_binance_corpus),
+        cmocka_unit_test(test_kraken_v2_shapes), cmocka_unit_test(test_kraken_v2_corpus),
+        cmocka_unit_test(test_kraken_v1_shapes), cmocka_unit_test(test_kraken_v1_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
