@@ -277,9 +277,13 @@ static void update_poll(struct fh_stream *s)
         fail_errno(s, -rc, "uv_poll_start");
 }
 
+/* OpenSSL holds bytes that no poll event will announce: decrypted, or whole records read
+ * ahead. Not a part of a record (SSL_has_pending counts those too): after SSL_read asked for
+ * more, only the socket can complete it, and serving it again would spin until it does. */
 static bool tls_pending(const struct fh_stream *s)
 {
-    return s->state == FH_STREAM_OPEN && s->reading && s->ssl != NULL && SSL_has_pending(s->ssl);
+    return s->state == FH_STREAM_OPEN && s->reading && s->ssl != NULL && !s->tls_read_starved &&
+           SSL_has_pending(s->ssl);
 }
 
 static void pending_cb(uv_timer_t *t);
@@ -315,7 +319,7 @@ static void open_ready(struct fh_stream *s)
         return;
     if (pending(s) > 0 && !s->write_paused && do_flush(s, SIZE_MAX) < 0)
         return;
-    if (s->reading && s->ssl != NULL && SSL_has_pending(s->ssl))
+    if (tls_pending(s))
         call_readable(s);
 }
 
@@ -589,12 +593,14 @@ ssize_t fh_stream_read(struct fh_stream *s, void *buf, size_t cap)
     errno = 0;
     int r = SSL_read(s->ssl, buf, cap > INT_MAX ? INT_MAX : (int)cap);
     if (r > 0) {
+        s->tls_read_starved = false;
         s->bytes_in += (uint64_t)r;
         return r;
     }
     int e = SSL_get_error(s->ssl, r);
     switch (e) {
     case SSL_ERROR_WANT_READ:
+        s->tls_read_starved = true;
         return 0;
     case SSL_ERROR_WANT_WRITE:
         s->tls_read_wants_write = true;

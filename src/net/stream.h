@@ -108,6 +108,9 @@ struct fh_stream {
     bool tls_read_wants_write;
     bool tls_write_wants_read;
     bool tls_hs_wants_write;
+    /* SSL_read wanted socket bytes: what OpenSSL holds is part of a record, which only the
+     * socket (a poll event) can complete. */
+    bool tls_read_starved;
     uint8_t *out; /* owned, out_cap bytes */
     size_t out_head, out_tail, out_cap;
     size_t tls_retry_len; /* length of an SSL_write to be retried, 0 if none */
