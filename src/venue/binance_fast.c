@@ -55,9 +55,10 @@ static bool flat_object(const char *s, size_t n, size_t *i, struct fast_obj *o)
             o->type[slot] = t;
         }
         o->keys++;
-        if (s[k] == ']')
+        int more = fh__fast_next(s, n, &k, '}');
+        if (more < 0)
             return false;
-        if (s[k++] == '}')
+        if (more == 0)
             break;
     }
     *i = k;

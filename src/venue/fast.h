@@ -34,6 +34,17 @@ bool fh__fast_string(const char *s, size_t n, size_t *i, struct fh_str *out);
  * left on). */
 bool fh__fast_value(const char *s, size_t n, size_t *i, struct fh_str *out, uint8_t *type);
 
+/* What follows an element at s[*i] (where fh__fast_value leaves it, or after a container's
+ * close): ',' gives 1 (another element follows), close gives 0 (the container ended), *i past
+ * either; anything else, or the end of s, gives -1. */
+static inline int fh__fast_next(const char *s, size_t n, size_t *i, char close)
+{
+    if (*i >= n)
+        return -1;
+    char c = s[(*i)++];
+    return c == ',' ? 1 : c == close ? 0 : -1;
+}
+
 /* A non-negative integer from its text (JSON grammar: no sign, no leading zero, no fraction
  * or exponent) that fits int64. Up to 18 digits cannot overflow, 19 are compared as text. */
 bool fh__fast_u63(const char *s, size_t n, int64_t *out);

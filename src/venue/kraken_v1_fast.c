@@ -63,11 +63,11 @@ static bool trade_row(const char *s, size_t n, size_t *i, struct fh_trade *t, si
             type[m] = xt;
         }
         m++;
-        char c = s[k++]; /* fh__fast_value stops on ',', '}' or ']' */
-        if (c == ']')
-            break;
-        if (c != ',')
+        int more = fh__fast_next(s, n, &k, ']');
+        if (more < 0)
             return false;
+        if (more == 0)
+            break;
     }
     if (m < ROW_READ || !positive(v[0], type[0], &t->price) ||
         !positive(v[1], type[1], &t->quantity) || !epoch(v[2], type[2], &t->trade_time_us) ||
@@ -107,13 +107,11 @@ int fh__kraken_v1_parse_fast(struct fh_venue_parser *p, const char *msg, size_t 
             return 0;
         tokens += 1 + elems;
         n++;
-        if (i >= len)
+        int more = fh__fast_next(msg, len, &i, ']');
+        if (more < 0)
             return 0;
-        char c = msg[i++];
-        if (c == ']')
+        if (more == 0)
             break;
-        if (c != ',')
-            return 0;
     }
     if (len - i < tn + 3 || memcmp(msg + i, tail, tn) != 0)
         return 0;

@@ -68,11 +68,11 @@ static bool trade_object(const char *s, size_t n, size_t *i, struct v2f_trade *o
             o->type[slot] = t;
         }
         o->keys++;
-        char c = s[k++];
-        if (c == '}')
-            break;
-        if (c != ',')
+        int more = fh__fast_next(s, n, &k, '}');
+        if (more < 0)
             return false;
+        if (more == 0)
+            break;
     }
     *i = k;
     return true;
@@ -171,13 +171,11 @@ int fh__kraken_v2_parse_fast(struct fh_venue_parser *p, const char *msg, size_t 
         if (!trade_fields(p, &o, &cache, t))
             return 0;
         n++;
-        if (i >= len)
+        int more = fh__fast_next(msg, len, &i, ']');
+        if (more < 0)
             return 0;
-        char c = msg[i++];
-        if (c == ']')
+        if (more == 0)
             break;
-        if (c != ',')
-            return 0;
     }
     if (i + 1 != len || msg[i] != '}' || tokens > p->json.cap)
         return 0;
