@@ -49,8 +49,9 @@ int fh_tls_client_ctx_new(const struct fh_tls_config *cfg, SSL_CTX **out, char *
     /* Renegotiation is never needed for a market-data stream and only widens the surface. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     /* Read ahead: one read() takes whatever the socket holds, up to FH_TLS_READ_BUFFER, instead
-     * of two per record (its 5-byte header, then its body). Decrypted bytes that wait in
-     * OpenSSL's buffer are served by the stream (SSL_has_pending), not by the socket. */
+     * of two per record (its 5-byte header, then its body). Whole records that wait in
+     * OpenSSL's buffer are served by the stream (tls_pending in stream.c), not by the socket;
+     * the rest of a record still arriving waits for it. */
     SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_default_read_buffer_len(ctx, FH_TLS_READ_BUFFER);
     static const unsigned char alpn[] = "\x08http/1.1";
