@@ -162,6 +162,10 @@ void fh__kraken_buf_cut(struct fh_buf *b, size_t len);
 int fh__kraken_tokenize(struct fh_venue_parser *p, const char *msg, size_t len,
                         enum fh_reject *rej);
 
+/* fh__kraken_decimal's rule for a value the readers without tokens lexed (type: enum fh_fv,
+ * fast.h): a string as decimal text, a number in any JSON form; true if it is > 0. */
+bool fh__kraken_fast_positive(struct fh_str v, uint8_t type, fh_decimal *out);
+
 /* kraken_v2_fast.c: a v2 trade message in the shape Kraken sends, read without tokens (the
  * ops' parse_fast, venue.h): 1 with out holding exactly what v2_parse gives, 0 (out untouched)
  * for any other message. */

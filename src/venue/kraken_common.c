@@ -36,6 +36,7 @@
 #include "venue/kraken.h"
 
 #include "core/err.h"
+#include "venue/fast.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -378,6 +379,18 @@ int fh__kraken_decimal(const struct fh_json *j, int tok, enum fh_reject bad, fh_
         return -1;
     }
     return 0;
+}
+
+bool fh__kraken_fast_positive(struct fh_str v, uint8_t type, fh_decimal *out)
+{
+    unsigned flags;
+    if (type == FH_FV_STR)
+        flags = 0;
+    else if (type == FH_FV_UINT || type == FH_FV_NUM)
+        flags = FH_DEC_JSON | FH_DEC_ALLOW_EXP; /* what fh_json_decimal adds for numbers */
+    else
+        return false;
+    return fh_decimal_parse(v.p, v.n, flags, out) == 0 && out->units > 0;
 }
 
 int fh__kraken_epoch_tok(const struct fh_json *j, int tok, int64_t *us, enum fh_reject *rej)

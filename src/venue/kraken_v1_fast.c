@@ -21,19 +21,6 @@
 
 enum { ROW_READ = 5 }; /* price, volume, time, side, type */
 
-/* fh__kraken_decimal: a string as decimal text, a number in any JSON form; > 0. */
-static bool positive(struct fh_str v, uint8_t type, fh_decimal *out)
-{
-    unsigned flags;
-    if (type == FH_FV_STR)
-        flags = 0;
-    else if (type == FH_FV_UINT || type == FH_FV_NUM)
-        flags = FH_DEC_JSON | FH_DEC_ALLOW_EXP;
-    else
-        return false;
-    return fh_decimal_parse(v.p, v.n, flags, out) == 0 && out->units > 0;
-}
-
 /* fh__kraken_epoch_tok: a string without exponent, a number with one allowed. */
 static bool epoch(struct fh_str v, uint8_t type, int64_t *us)
 {
@@ -69,9 +56,10 @@ static bool trade_row(const char *s, size_t n, size_t *i, struct fh_trade *t, si
         if (more == 0)
             break;
     }
-    if (m < ROW_READ || !positive(v[0], type[0], &t->price) ||
-        !positive(v[1], type[1], &t->quantity) || !epoch(v[2], type[2], &t->trade_time_us) ||
-        type[3] != FH_FV_STR || fh_kraken_side(v[3], &t->side) != 0 || type[4] != FH_FV_STR ||
+    if (m < ROW_READ || !fh__kraken_fast_positive(v[0], type[0], &t->price) ||
+        !fh__kraken_fast_positive(v[1], type[1], &t->quantity) ||
+        !epoch(v[2], type[2], &t->trade_time_us) || type[3] != FH_FV_STR ||
+        fh_kraken_side(v[3], &t->side) != 0 || type[4] != FH_FV_STR ||
         fh_kraken_order_type(v[4], &t->order_type) != 0)
         return false;
     *i = k;

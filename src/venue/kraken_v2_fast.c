@@ -78,17 +78,9 @@ static bool trade_object(const char *s, size_t n, size_t *i, struct v2f_trade *o
     return true;
 }
 
-/* fh__kraken_decimal: a string as decimal text, a number in any JSON form; > 0. */
 static bool positive(const struct v2f_trade *o, int slot, fh_decimal *out)
 {
-    unsigned flags;
-    if (o->type[slot] == FH_FV_STR)
-        flags = 0;
-    else if (o->type[slot] == FH_FV_UINT || o->type[slot] == FH_FV_NUM)
-        flags = FH_DEC_JSON | FH_DEC_ALLOW_EXP;
-    else
-        return false;
-    return fh_decimal_parse(o->v[slot].p, o->v[slot].n, flags, out) == 0 && out->units > 0;
+    return fh__kraken_fast_positive(o->v[slot], o->type[slot], out);
 }
 
 /* Symbol lookups cached across the trades of one message, as in v2_parse. */
