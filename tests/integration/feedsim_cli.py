@@ -22,13 +22,16 @@ def test_help_version_and_errors():
     assert rc == 0
     for opt in ("--binance", "--kraken-v1", "--kraken-v2", "--control", "--tls", "--seed",
                 "--symbols", "--rate", "--burst", "--truth", "--replay", "--blast",
-                "--time-scale", "--interval", "--fault", "--ports-file", "docs/FEEDSIM.md"):
+                "--time-scale", "--interval", "--fault", "--ports-file", "--tick",
+                "docs/FEEDSIM.md"):
         assert opt in out, opt
     rc, out, _ = cli("--version")
     assert rc == 0 and out.startswith("feedsim ")
     for args in (["--binance", "x"], ["--rate", "1"], ["--binance", "0", "--nosuch"],
                  ["--binance", "0", "--time-scale", "0"], ["--binance", "0", "extra"],
-                 ["--binance", "0", "--burst", "2:5"], ["--binance", "0", "--interval", "x=1s"]):
+                 ["--binance", "0", "--burst", "2:5"], ["--binance", "0", "--interval", "x=1s"],
+                 ["--binance", "0", "--tick", "10us"], ["--binance", "0", "--tick", "2s"],
+                 ["--binance", "0", "--tick", "5"], ["--binance", "0", "--tick-ms", "0"]):
         rc, _, err = cli(*args)
         assert rc == 2 and "feedsim:" in err, (args, rc, err)
     rc, _, err = cli("--binance", 0, "--symbols", "BTCUSDT")
@@ -47,9 +50,9 @@ def test_ports_file_and_duration():
         fs.proc.wait(timeout=30)  # exits by itself, cleanly (checked on exit)
 
 
-def sequences(seed):
+def sequences(seed, *extra):
     fs = Feedsim("--binance", 0, "--kraken-v2", 0, "--control", 0, "--rate", 400,
-                 "--seed", seed, "--symbols", "BTC-USDT,DOGE-USD")
+                 "--seed", seed, "--symbols", "BTC-USDT,DOGE-USD", *extra)
     fs.args += ["--truth", fs.path("truth.ndjson")]
     with fs:
         fl.wait_until(lambda: len(fs.truth()) > 600, what="trades")
@@ -67,6 +70,10 @@ def test_same_seed_same_trades():
     assert all(len(v) == 100 for v in a.values())
     assert a == b
     assert all(a[k] != c[k] for k in a)
+    # The trades follow the seed's schedule, not the timer: a 100 µs tick (a timerfd) or a
+    # 1 ms one sends the same trades as the default 5 ms, in smaller bursts.
+    assert sequences(42, "--tick", "100us") == a
+    assert sequences(42, "--tick-ms", "1") == a
 
 
 def test_blast_binance_and_kraken():

@@ -201,7 +201,7 @@ struct fs_config {
     size_t max_conns;
     size_t conn_buf;
     size_t max_msg;
-    int tick_ms;
+    int64_t tick_ns; /* the tick's period: a timerfd, so below a millisecond too */
     int64_t handshake_timeout_ns;
     int64_t http_idle_ns;
     int binance_weight_limit;
@@ -449,7 +449,8 @@ struct fs_sim {
     size_t nctl; /* control connections among them (not limited by --max-conns) */
     uint64_t next_conn_id;
     uint64_t conn_rng[4];
-    uv_timer_t tick;
+    uv_poll_t tick; /* on tick_fd, a periodic timerfd */
+    int tick_fd;    /* -1 until started */
     uv_signal_t sig_term, sig_int;
     int64_t start_mono_ns;
     int64_t start_real_us;

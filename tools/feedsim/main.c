@@ -89,7 +89,8 @@ static const char usage[] =
     "                            is disconnected as a slow consumer (default 1m)\n"
     "  --max-msg BYTES           largest client message, else close 1009 (default 64k)\n"
     "  --handshake-timeout DUR   close connections without a complete request (default 10s)\n"
-    "  --tick-ms N               timer resolution (default 5)\n"
+    "  --tick DUR                timer period: generated trades go out once per tick\n"
+    "                            (50us..1s, default 5ms; --tick-ms N is N milliseconds)\n"
     "  --duration DUR            exit after DUR (default: run until SIGTERM/SIGINT)\n"
     "  --log-level LEVEL         error, warn, info (default) or debug; logs go to stderr\n"
     "  -h, --help                this text\n"
@@ -131,6 +132,7 @@ enum {
     OPT_MAX_MSG,
     OPT_HS_TIMEOUT,
     OPT_TICK,
+    OPT_TICK_MS,
     OPT_DURATION,
     OPT_LOG_LEVEL,
     OPT_VERSION,
@@ -171,7 +173,8 @@ static const struct option options[] = {
     {"conn-buffer", required_argument, NULL, OPT_CONN_BUF},
     {"max-msg", required_argument, NULL, OPT_MAX_MSG},
     {"handshake-timeout", required_argument, NULL, OPT_HS_TIMEOUT},
-    {"tick-ms", required_argument, NULL, OPT_TICK},
+    {"tick", required_argument, NULL, OPT_TICK},
+    {"tick-ms", required_argument, NULL, OPT_TICK_MS},
     {"duration", required_argument, NULL, OPT_DURATION},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, 'h'},
@@ -295,7 +298,7 @@ static void defaults(struct fs_config *cfg)
     cfg->max_conns = 256;
     cfg->conn_buf = 1024 * 1024;
     cfg->max_msg = 64 * 1024;
-    cfg->tick_ms = 5;
+    cfg->tick_ns = 5000000;
     cfg->handshake_timeout_ns = 10000000000LL;
     cfg->http_idle_ns = 60000000000LL;
     cfg->binance_weight_limit = 6000;
@@ -474,9 +477,14 @@ static int parse_args(int argc, char **argv, struct fs_config *cfg)
                 return fail("bad --handshake-timeout '%s'", a);
             break;
         case OPT_TICK:
+            if (fs_parse_duration(a, &cfg->tick_ns) != 0 || cfg->tick_ns < 50000 ||
+                cfg->tick_ns > 1000000000)
+                return fail("bad --tick '%s' (50us..1s)", a);
+            break;
+        case OPT_TICK_MS:
             if (!parse_i64(a, 1, 1000, &v))
                 return fail("bad --tick-ms '%s' (1..1000)", a);
-            cfg->tick_ms = (int)v;
+            cfg->tick_ns = v * 1000000;
             break;
         case OPT_DURATION:
             if (fs_parse_duration(a, &cfg->duration_ns) != 0)
