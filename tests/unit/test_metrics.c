@@ -123,6 +123,9 @@ static void test_promtool_accepts_exposition(void **state)
     assert_non_null(strstr(out.data, "# TYPE process_cpu_seconds_total counter"));
     /* _seconds histograms hold nanoseconds and are rendered in seconds. */
     assert_non_null(strstr(out.data, "feedhandler_latency_seconds_bucket{le=\"1e-06\"} 0\n"));
+    /* The ladder's 20 µs bound, design.md's receive -> enqueued target, is its own bucket. */
+    assert_non_null(strstr(out.data, "feedhandler_latency_seconds_bucket{le=\"1e-05\"} 0\n"));
+    assert_non_null(strstr(out.data, "feedhandler_latency_seconds_bucket{le=\"2e-05\"} 1\n"));
     assert_non_null(strstr(out.data, "feedhandler_latency_seconds_bucket{le=\"2.5e-05\"} 1\n"));
     assert_non_null(strstr(out.data, "feedhandler_latency_seconds_sum 1.2345e-05\n"));
     FILE *p = popen("promtool check metrics", "w");
