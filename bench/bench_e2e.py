@@ -112,6 +112,9 @@ def main():
     # The same with feedsim's tick at 1 ms instead of 5 ms: smaller bursts per socket read.
     run(build, tmp, seconds, ["--rate", "8333", "--tick-ms", "1"],
         "fixed rate, 1 ms simulator tick", "rate1")
+    # And at 100 us: about one frame per connection and socket read, as an exchange sends them.
+    run(build, tmp, seconds, ["--rate", "8333", "--tick", "100us"],
+        "fixed rate, 100 us simulator tick", "rate01")
 
 
 if __name__ == "__main__":
