@@ -450,7 +450,7 @@ struct fs_sim {
     uint64_t next_conn_id;
     uint64_t conn_rng[4];
     uv_poll_t tick; /* on tick_fd, a periodic timerfd */
-    int tick_fd;    /* -1 until started */
+    int tick_fd;    /* open from fs_server_start until the tick handle's close callback */
     uv_signal_t sig_term, sig_int;
     int64_t start_mono_ns;
     int64_t start_real_us;
