@@ -10,11 +10,12 @@
  * Layers. Each file includes only the headers of the layers below it, and nothing calls
  * upwards by name:
  *
- *   1. core (this header): server.c (listeners, connections, HTTP, WebSocket framing, the
- *      tick, status), gen.c (the trade generator), truth.c (the truth log), sim.c (venue
- *      names, clock, intervals, the module registry), symbols.c (native names), fmt.c
- *      (number, time and JSON text). Inside it, too, calls go one way: server.c -> gen.c ->
- *      sim.c, truth.c, fmt.c (symbols.c is called by main.c only).
+ *   1. core (this header): server.c (listeners, connections, HTTP, the tick, status), ws.c
+ *      (WebSocket framing, wslay's callbacks, subscription names), gen.c (the trade
+ *      generator), truth.c (the truth log), sim.c (venue names, clock, intervals, the module
+ *      registry), symbols.c (native names), fmt.c (number, time and JSON text). Inside it,
+ *      too, calls go one way: server.c -> ws.c, gen.c -> sim.c, truth.c, fmt.c (symbols.c is
+ *      called by main.c only).
  *   2. venue modules, each readable alone on top of this header: binance.c + binance_rest.c
  *      (fs_binance.h), kraken.c + kraken_rest.c (fs_kraken.h).
  *   3. faults and modes: fault.c (fs_fault.h), control.c (fs_control.h; uses fault.c),
@@ -501,6 +502,25 @@ int fs_server_start(struct fs_sim *sim);
  * force, connections are closed at once. */
 void fs_server_shutdown(struct fs_sim *sim, bool force);
 void fs_server_stop(struct fs_sim *sim);
+/* HTTP response with a JSON (or text) body and optional extra header lines ("K: v\r\n"). */
+void fs_http_respond(struct fs_conn *c, int status, const char *ctype, const char *extra,
+                     const char *body, size_t len);
+/* Status as JSON into out. */
+void fs_server_status(struct fs_sim *sim, struct fh_buf *out);
+
+/* The venue module of a venue connection (never the control port). */
+static inline const struct fs_venue_module *fs_conn_module(const struct fs_conn *c)
+{
+    return c->sim->venues[c->venue];
+}
+
+/* ---- WebSocket framing (ws.c) ---- */
+
+/* The server side of a connection's WebSocket, after the 101 response: wslay's context with
+ * feedsim's callbacks and the --max-msg limit. Returns 0 or FH_ENOMEM. */
+int fs_ws_server_init(struct fs_conn *c);
+/* Reads and handles the client's frames, within a budget per call. */
+void fs_ws_read(struct fs_conn *c);
 /* Moves frames wslay queued (pongs, close replies) into the out buffer. */
 void fs_ws_pump(struct fs_conn *c);
 /* Sends one WebSocket frame (text 0x1, binary 0x2, close 0x8, ping 0x9). Applies the stall
@@ -516,16 +536,10 @@ void fs_conn_drop(struct fs_conn *c, enum fs_drop_mode mode, int code, const cha
 /* A venue connection's trade subscriptions were set (from the URL or a subscribe request):
  * lets an installed hook (blast) take the connection over. Venue modules call it. */
 void fs_conn_subscribed(struct fs_conn *c);
-/* HTTP response with a JSON (or text) body and optional extra header lines ("K: v\r\n"). */
-void fs_http_respond(struct fs_conn *c, int status, const char *ctype, const char *extra,
-                     const char *body, size_t len);
 /* Writes raw bytes (fault injection of broken frames). */
 int fs_conn_write_raw(struct fs_conn *c, const void *p, size_t n);
 /* Writes the header of an unmasked server frame; returns its length (2, 4 or 10). */
 size_t fs_ws_header(uint8_t *out, int opcode, uint64_t len, bool fin);
-/* Status as JSON into out. */
-void fs_server_status(struct fs_sim *sim, struct fh_buf *out);
-
 /* Subscription names (shared by the venues). */
 int fs_sub_find(const struct fs_conn *c, const char *name);
 int fs_sub_add(struct fs_conn *c, const char *name);
