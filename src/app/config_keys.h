@@ -129,6 +129,7 @@ FH_CFG_KEY(feed, pong_timeout_ms, MS, (100, 600000), "10000", "Reconnect when a 
 FH_CFG_KEY(feed, watchdog_ms, MS, (100, 3600000), "30000", "Reconnect a connection that received nothing at all (no trade, heartbeat, ping or pong) for this long.")
 FH_CFG_KEY(feed, max_message_bytes, SIZE, (4096, 67108864), "1048576", "Largest WebSocket message accepted; a larger one closes the connection (1009).")
 FH_CFG_KEY(feed, gap_list_size, INT, (1, 1000000), "4096", "Trade-id gaps kept in memory for backfill; the oldest are dropped (and counted) beyond it.")
+FH_CFG_KEY(feed, realtime_priority, INT, (0, 99), "0", "SCHED_FIFO priority (1-99) of the engine thread, set once start-up is done, so that other threads and processes on its core do not delay a frame; the engine's own later threads and librdkafka's keep the normal scheduler. Needs CAP_SYS_NICE or LimitRTPRIO= at least this; 0: the normal scheduler.")
 FH_CFG_SECTION_END(feed)
 
 FH_CFG_SECTION_BEGIN(backfill, "the connection engine's REST backfill (src/feed/backfill.c, engine_backfill.c), with the completeness work", "REST backfill of trade-id gaps, and gap records.")

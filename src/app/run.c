@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "feed/engine.h"
 #include "feed/metadata.h"
 #include "feed/record.h"
@@ -306,6 +307,25 @@ static void log_summary(struct app *a, const struct fh_feed_config *f)
 
 /* ---- the daemon --------------------------------------------------------------------------- */
 
+/* The engine thread on SCHED_FIFO, last in start-up: every thread started so far (librdkafka's,
+ * the writers', the metrics server's) keeps the normal scheduler, and so does any it starts
+ * later (SCHED_RESET_ON_FORK). */
+static int set_realtime(int64_t priority)
+{
+    if (priority == 0)
+        return 0;
+    int rc = fh_thread_set_realtime((int)priority);
+    if (rc != 0) {
+        log_error("cannot put the engine thread on SCHED_FIFO",
+                  "priority=%lld error=\"%s\" hint=\"needs CAP_SYS_NICE, or an RLIMIT_RTPRIO "
+                  "(systemd: LimitRTPRIO=, RestrictRealtime=no) of at least the priority\"",
+                  (long long)priority, fh_strerror(rc));
+        return FH_EXIT_USAGE;
+    }
+    log_info("engine thread on SCHED_FIFO", "priority=%lld", (long long)priority);
+    return 0;
+}
+
 static int start(struct app *a, struct fh_feed_config *f)
 {
     const struct fh_config *c = a->cfg;
@@ -373,7 +393,7 @@ static int start(struct app *a, struct fh_feed_config *f)
             return FH_EXIT_RUNTIME;
         }
     }
-    return 0;
+    return set_realtime(c->feed.realtime_priority);
 }
 
 int fh_run_daemon(const struct fh_config *cfg)

@@ -3,6 +3,8 @@
  */
 #include "core/thread.h"
 
+#include <errno.h>
+#include <sched.h>
 #include <signal.h>
 
 int fh_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
@@ -19,4 +21,13 @@ int fh_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
     rc = pthread_create(t, NULL, fn, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return -rc;
+}
+
+int fh_thread_set_realtime(int priority)
+{
+    struct sched_param p = {.sched_priority = priority};
+    /* Linux: pid 0 is the calling thread, not the whole process. */
+    if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &p) != 0)
+        return -errno;
+    return 0;
 }

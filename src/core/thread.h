@@ -16,4 +16,10 @@
  * mask is left as it was. Returns 0 or a negative code (fh_strerror). */
 int fh_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
+/* Puts the calling thread (only it) on SCHED_FIFO at priority (1..99), with
+ * SCHED_RESET_ON_FORK: a thread it starts afterwards (libuv's pool, a helper) gets the normal
+ * scheduler, as do the threads started before. Needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at
+ * least priority. Returns 0 or a negative code (-EPERM, -EINVAL). */
+int fh_thread_set_realtime(int priority);
+
 #endif

@@ -99,7 +99,8 @@ def handler_config(fs, tmp, ca, kraken="v2", binance=True, kraken_on=True,
 class Handler:
     """A running feedhandler. Use as a context manager; stop() sends SIGTERM and checks 0."""
 
-    def __init__(self, cfg, tmp, name="feedhandler", expect_exit=0):
+    def __init__(self, cfg, tmp, name="feedhandler", expect_exit=0, wrap=()):
+        self.wrap = list(wrap)  # a command line the handler runs under (setpriv, prlimit)
         self.cfg = cfg
         self.tmp = tmp
         self.name = name
@@ -121,7 +122,7 @@ class Handler:
 
     def __enter__(self):
         log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([FEEDHANDLER, "-c", self.ini], stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.wrap + [FEEDHANDLER, "-c", self.ini], stdout=subprocess.DEVNULL,
                                      stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         return self

@@ -164,5 +164,83 @@ def test_bad_notify_socket():
         os.environ.pop("NOTIFY_SOCKET", None)
 
 
+# [feed] realtime_priority: the engine thread alone on SCHED_FIFO.
+
+def sched_of(pid, tid):
+    """(policy, rt_priority) of one thread, from /proc (stat fields 41 and 40)."""
+    with open("/proc/%d/task/%d/stat" % (pid, tid)) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is stat's field 3 (state): field n is fields[n - 3].
+    return int(fields[38]), int(fields[37])
+
+
+def has_cap_sys_nice():
+    with open("/proc/self/status") as f:
+        eff = int(next(ln for ln in f if ln.startswith("CapEff:")).split()[1], 16)
+    return bool(eff & (1 << 23))  # CAP_SYS_NICE
+
+
+def realtime_run(wrap, expect_exit=0):
+    """A handler with realtime_priority = 10 (under wrap); returns (exit status, the Handler,
+    (pid, {tid: (policy, priority)}) of its threads while it streamed)."""
+    tmp = tmpdir("service-rt-")
+    ca, cert, key = make_certs(os.path.join(tmp, "certs"))
+    fs_args = ["--binance", "0", "--kraken-v2", "0", "--control", "0", "--tls",
+               "%s,%s" % (cert, key), "--rate", "200", "--seed", "3"]
+    with Feedsim(*fs_args) as fs:
+        cfg = handler_config(fs, tmp, ca, extra={"feed": {"realtime_priority": 10}})
+        h = Handler(cfg, tmp, expect_exit=expect_exit, wrap=wrap)
+        with h:
+            if expect_exit != 0:
+                rc = h.wait_exit(60)
+                h.proc = None
+                return rc, h, None
+            h.wait_ready(120)
+            wait_until(lambda: h.metric("feedhandler_trades_total") >= 50, timeout=60,
+                       step=0.1, what="trades")
+            pid = h.proc.pid
+            sched = {int(t): sched_of(pid, int(t)) for t in os.listdir("/proc/%d/task" % pid)}
+            h.stop()
+    return 0, h, (pid, sched)
+
+
+def check_realtime(h, threads):
+    SCHED_OTHER, SCHED_FIFO = 0, 1
+    pid, sched = threads
+    # The engine thread is the process's main thread: its tid is the pid.
+    check(sched.get(pid) == (SCHED_FIFO, 10),
+          "the engine thread is %s, not SCHED_FIFO 10: %s" % (sched.get(pid), sched), h)
+    others = {t: v for t, v in sched.items() if t != pid}
+    # Threads started before (the file writer, the metrics server) and after (libuv's pool for
+    # the address lookups of the connections) the switch keep the normal scheduler.
+    check(len(others) >= 2, "fewer threads than expected: %s (pid %s)" % (sched, pid), h)
+    check(all(v[0] == SCHED_OTHER for v in others.values()),
+          "threads other than the engine's left the normal scheduler: %s" % sched, h)
+    check(h.log_lines("engine thread on SCHED_FIFO"), "no log line for the switch", h)
+
+
+def test_realtime():
+    """The engine thread on SCHED_FIFO at the configured priority, every other thread not."""
+    if not has_cap_sys_nice():
+        print("SKIP: needs CAP_SYS_NICE (CI runs as root)")
+        sys.exit(77)
+    _, h, sched = realtime_run([])
+    check_realtime(h, sched)
+
+
+def test_realtime_denied():
+    """Without CAP_SYS_NICE and with RLIMIT_RTPRIO 0 the start fails (2) and says why.
+    (An RLIMIT_RTPRIO of at least the priority, systemd's LimitRTPRIO=, would do instead of
+    the capability; raising that hard limit needs CAP_SYS_RESOURCE, which CI's container
+    lacks.)"""
+    drop = ["setpriv", "--inh-caps=-sys_nice", "--bounding-set=-sys_nice"] \
+        if has_cap_sys_nice() else []
+    rc, h, _ = realtime_run(["prlimit", "--rtprio=0:0"] + drop, expect_exit=2)
+    check(rc == 2, "exit status %s, expected 2" % rc, h)
+    text = h.log_text()
+    check("cannot put the engine thread on SCHED_FIFO" in text and "LimitRTPRIO" in text,
+          "the error does not say what is missing", h)
+    check(not h.log_lines("running"), "the engine ran without its priority", h)
+
 if __name__ == "__main__":
     engine_lib.main(globals())

@@ -232,6 +232,7 @@ static void test_key_names_are_the_contract(void **state)
         {"feed", "watchdog_ms"},
         {"feed", "max_message_bytes"},
         {"feed", "gap_list_size"},
+        {"feed", "realtime_priority"},
         {"reconnect", "base_ms"},
         {"reconnect", "max_ms"},
         {"reconnect", "stable_ms"},
