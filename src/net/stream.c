@@ -452,6 +452,21 @@ static int set_nonblock_nodelay(int fd)
 }
 
 /* Common set-up. On failure closes fd and releases everything. */
+/* The socket BIO's reads, seen from OpenSSL's side: a read that returned less than OpenSSL
+ * asked for (with read-ahead, the free space of its buffer) emptied the socket. */
+static long socket_bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+                          int ret, size_t *processed)
+{
+    (void)argp;
+    (void)argi;
+    (void)argl;
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+        struct fh_stream *s = (struct fh_stream *)BIO_get_callback_arg(b);
+        s->sock_short = ret <= 0 || processed == NULL || *processed < len;
+    }
+    return ret; /* 1 for the call before the read: go on */
+}
+
 static int setup(struct fh_stream *s, uv_loop_t *loop, int fd, SSL_CTX *tls,
                  const struct fh_stream_cbs *cbs, const struct fh_stream_config *cfg, bool server)
 {
@@ -485,6 +500,9 @@ static int setup(struct fh_stream *s, uv_loop_t *loop, int fd, SSL_CTX *tls,
             goto fail;
         }
         SSL_set_mode(s->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        BIO *rbio = SSL_get_rbio(s->ssl);
+        BIO_set_callback_arg(rbio, (char *)s);
+        BIO_set_callback_ex(rbio, socket_bio_cb);
     }
     rc = uv_poll_init(loop, &s->poll, fd);
     if (rc != 0)
@@ -574,6 +592,7 @@ ssize_t fh_stream_read(struct fh_stream *s, void *buf, size_t cap)
             ssize_t r = recv(s->fd, buf, cap, 0);
             if (r > 0) {
                 s->bytes_in += (uint64_t)r;
+                s->drained = (size_t)r < cap;
                 return r;
             }
             if (r == 0) {
@@ -582,8 +601,11 @@ ssize_t fh_stream_read(struct fh_stream *s, void *buf, size_t cap)
             }
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                s->drained = true;
+                s->empty_reads++;
                 return 0;
+            }
             int e = errno;
             fail_errno(s, e, "recv");
             return -e;
@@ -595,12 +617,16 @@ ssize_t fh_stream_read(struct fh_stream *s, void *buf, size_t cap)
     if (r > 0) {
         s->tls_read_starved = false;
         s->bytes_in += (uint64_t)r;
+        /* Whole records left in OpenSSL's buffer count as pending too: read them first. */
+        s->drained = s->sock_short && !SSL_has_pending(s->ssl);
         return r;
     }
     int e = SSL_get_error(s->ssl, r);
     switch (e) {
     case SSL_ERROR_WANT_READ:
         s->tls_read_starved = true;
+        s->drained = true;
+        s->empty_reads++;
         return 0;
     case SSL_ERROR_WANT_WRITE:
         s->tls_read_wants_write = true;

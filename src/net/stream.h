@@ -111,11 +111,14 @@ struct fh_stream {
     /* SSL_read wanted socket bytes: what OpenSSL holds is part of a record, which only the
      * socket (a poll event) can complete. */
     bool tls_read_starved;
-    uint8_t *out; /* owned, out_cap bytes */
+    bool sock_short; /* the socket's last read returned less than asked (or nothing) */
+    bool drained;    /* after the last fh_stream_read: see fh_stream_drained */
+    uint8_t *out;    /* owned, out_cap bytes */
     size_t out_head, out_tail, out_cap;
     size_t tls_retry_len; /* length of an SSL_write to be retried, 0 if none */
     uint32_t linger_ms;
     uint64_t bytes_in, bytes_out;
+    uint64_t empty_reads; /* fh_stream_read calls that found nothing (EAGAIN) */
     char errmsg[160];
 };
 
@@ -141,6 +144,20 @@ int fh_stream_connect(struct fh_stream *s, uv_loop_t *loop, const struct sockadd
  * negative code once the stream cannot be read any more (EOF or error: a close has started
  * and on_close will tell). */
 ssize_t fh_stream_read(struct fh_stream *s, void *buf, size_t cap);
+
+/* True when the last fh_stream_read left nothing to read now: the socket gave fewer bytes
+ * than asked, and OpenSSL holds none of them. Another read would most likely find the socket
+ * empty (a system call for EAGAIN); the poll (level-triggered) reports what arrives after. */
+static inline bool fh_stream_drained(const struct fh_stream *s)
+{
+    return s->drained;
+}
+
+/* fh_stream_read calls that found nothing to read (for tests and benchmarks). */
+static inline uint64_t fh_stream_empty_reads(const struct fh_stream *s)
+{
+    return s->empty_reads;
+}
 
 /* Queues n bytes (all or nothing). Returns 0, FH_ENOSPACE if they do not fit in the free
  * space of the out buffer, or FH_ESTATE once the stream is closing. Writes queued while

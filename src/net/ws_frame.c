@@ -529,6 +529,10 @@ void fh__ws_read_frames(struct fh_ws *ws)
         ws->rlen = (size_t)n;
         ws->stats.bytes_in += (uint64_t)n;
         fh__ws_process(ws);
+        /* A short read emptied the socket: another would most likely find nothing (a system
+         * call per wake-up at a frame or two per wake-up). The poll reports what comes. */
+        if (fh_stream_drained(&ws->stream) && ws->rpos >= ws->rlen)
+            break;
     }
     fh__ws_maybe_flush(ws);
 }
