@@ -318,7 +318,8 @@ static int set_realtime(int64_t priority)
     if (rc != 0) {
         log_error("cannot put the engine thread on SCHED_FIFO",
                   "priority=%lld error=\"%s\" hint=\"needs CAP_SYS_NICE, or an RLIMIT_RTPRIO "
-                  "(systemd: LimitRTPRIO=, RestrictRealtime=no) of at least the priority\"",
+                  "(systemd: LimitRTPRIO=, RestrictRealtime=no) of at least the priority, and "
+                  "a real-time budget for its cgroup where the kernel has RT_GROUP_SCHED\"",
                   (long long)priority, fh_strerror(rc));
         return FH_EXIT_USAGE;
     }
