@@ -934,7 +934,7 @@ class DaemonProducer(DriverProducer):
                 ("queue_full", "queue_full_total"), ("spool_full", "spool_full_total"),
                 ("purges", "purges_total"), ("dup_suspected", "duplicates_suspected_total"),
                 ("passes", "drain_passes_total"), ("in_flight", "in_flight"),
-                ("mode", "mode")]},
+                ("mode", "mode"), ("recreated", "producer_recreated_total")]},
             "spool": {"pending": g("feedhandler_spool_records"),
                       "disk_bytes": g("feedhandler_spool_bytes"),
                       "queued_bytes": g("feedhandler_spool_queued_bytes"),
