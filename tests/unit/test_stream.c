@@ -287,6 +287,14 @@ static void tls_make(struct tls *t)
     SSL_CTX_set_verify(t->client, SSL_VERIFY_PEER, NULL);
 }
 
+/* The client reads ahead as the product's contexts do (net/tls.c). */
+static void tls_make_read_ahead(struct tls *t)
+{
+    tls_make(t);
+    SSL_CTX_set_read_ahead(t->client, 1);
+    SSL_CTX_set_default_read_buffer_len(t->client, FH_TLS_READ_BUFFER);
+}
+
 static void tls_free(struct tls *t)
 {
     SSL_CTX_free(t->server);
@@ -351,9 +359,7 @@ static void test_tls_read_ahead_small_reads(void **state)
 {
     (void)state;
     struct tls t;
-    tls_make(&t);
-    SSL_CTX_set_read_ahead(t.client, 1);
-    SSL_CTX_set_default_read_buffer_len(t.client, FH_TLS_READ_BUFFER);
+    tls_make_read_ahead(&t);
     echo_roundtrip(t.server, t.client, "localhost", 700);
     tls_free(&t);
 }
@@ -480,6 +486,38 @@ static void test_write_is_bounded(void **state)
 
 /* ---- a TLS record that arrives in two parts ---- */
 
+/* The test servers below run blocking on their own thread: the accepted socket, blocking, or
+ * -1 when no client came. */
+static int accept_blocking(int listen_fd)
+{
+    int fd = -1;
+    for (int tries = 0; tries < 2000 && fd < 0; tries++) {
+        if (fh_accept_tcp(listen_fd, &fd) != 0) {
+            fd = -1;
+            usleep(5000);
+        }
+    }
+    if (fd >= 0) {
+        int fl = fcntl(fd, F_GETFL);
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    }
+    return fd;
+}
+
+/* A client stream to 127.0.0.1:port. */
+static void connect_loopback(struct fh_stream *s, uv_loop_t *loop, uint16_t port, SSL_CTX *tls,
+                             const struct fh_stream_cbs *cbs, const struct fh_stream_config *cfg)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(fh_stream_connect(s, loop, (struct sockaddr *)&sa, sizeof(sa), tls,
+                                       tls != NULL ? "localhost" : NULL, cbs, cfg),
+                     0);
+}
+
 /* A blocking TLS server on its own thread: after the handshake its records go to a memory BIO,
  * and it forwards them to the socket all but the last bytes, waits, then sends the rest. */
 struct split_server {
@@ -493,17 +531,9 @@ struct split_server {
 static void *split_server_main(void *arg)
 {
     struct split_server *sv = arg;
-    int fd = -1;
-    for (int tries = 0; tries < 2000 && fd < 0; tries++) {
-        if (fh_accept_tcp(sv->listen_fd, &fd) != 0) {
-            fd = -1;
-            usleep(5000);
-        }
-    }
+    int fd = accept_blocking(sv->listen_fd);
     if (fd < 0)
         return NULL;
-    int fl = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     SSL *ssl = SSL_new(sv->ctx);
     SSL_set_fd(ssl, fd);
     if (SSL_accept(ssl) == 1) {
@@ -533,6 +563,9 @@ struct counting_client {
     struct fh_stream st;
     size_t calls, recvd, want;
     bool mismatch, opened, closed;
+    /* Read the way the WebSocket client does (net/ws_frame.c): stop when a read says it
+     * emptied the socket, not only when a read finds nothing. */
+    bool until_drained;
 };
 
 static void counting_open(struct fh_stream *s)
@@ -550,8 +583,10 @@ static void counting_readable(struct fh_stream *s)
         for (ssize_t i = 0; i < r; i++)
             c->mismatch |= buf[i] != pattern_at(c->recvd + (size_t)i);
         c->recvd += (size_t)r;
+        if (c->until_drained && fh_stream_drained(s))
+            break;
     }
-    if (c->recvd >= c->want)
+    if (c->recvd >= c->want && fh_stream_get_state(s) == FH_STREAM_OPEN)
         fh_stream_close(s, FH_STREAM_GRACEFUL);
 }
 
@@ -567,6 +602,25 @@ static const struct fh_stream_cbs counting_cbs = {
     .on_close = counting_close,
 };
 
+/* Runs server(sv) on its own thread, listening on *listen_fd, and the client c against it
+ * until both are done. */
+static void counting_run(void *(*server)(void *), void *sv, int *listen_fd, SSL_CTX *tls,
+                         struct counting_client *c)
+{
+    uint16_t port;
+    assert_int_equal(fh_listen_tcp("127.0.0.1", 0, 4, listen_fd, &port), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, server, sv), 0);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct fh_stream_config cfg = {.out_cap = 16 * 1024, .linger_ms = 2000};
+    connect_loopback(&c->st, &loop, port, tls, &counting_cbs, &cfg);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    pthread_join(th, NULL);
+    close(*listen_fd);
+}
+
 /* A record whose tail is still on the way leaves bytes in OpenSSL's buffer that it cannot
  * decrypt yet (SSL_has_pending is true, SSL_read wants more): the stream must wait for the
  * socket, not call on_readable again and again until the tail arrives. With read-ahead on, as
@@ -575,33 +629,12 @@ static void test_tls_partial_record_waits_for_socket(void **state)
 {
     (void)state;
     struct tls t;
-    tls_make(&t);
-    SSL_CTX_set_read_ahead(t.client, 1);
-    SSL_CTX_set_default_read_buffer_len(t.client, FH_TLS_READ_BUFFER);
+    tls_make_read_ahead(&t);
     struct split_server sv = {.ctx = t.server, .hold_ms = 300, .payload = 3000};
-    uint16_t port;
-    assert_int_equal(fh_listen_tcp("127.0.0.1", 0, 4, &sv.listen_fd, &port), 0);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, split_server_main, &sv), 0);
-
-    uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
-    struct fh_stream_config cfg = {.out_cap = 16 * 1024, .linger_ms = 2000};
     struct counting_client c;
     memset(&c, 0, sizeof(c));
     c.want = sv.payload;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(fh_stream_connect(&c.st, &loop, (struct sockaddr *)&sa, sizeof(sa), t.client,
-                                       "localhost", &counting_cbs, &cfg),
-                     0);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    pthread_join(th, NULL);
-    close(sv.listen_fd);
+    counting_run(split_server_main, &sv, &sv.listen_fd, t.client, &c);
     assert_true(sv.ok);
     assert_true(c.opened);
     assert_int_equal(c.recvd, sv.payload);
@@ -634,17 +667,9 @@ static size_t piece_records(int i)
 static void *piece_server_main(void *arg)
 {
     struct piece_server *sv = arg;
-    int fd = -1;
-    for (int tries = 0; tries < 2000 && fd < 0; tries++) {
-        if (fh_accept_tcp(sv->listen_fd, &fd) != 0) {
-            fd = -1;
-            usleep(5000);
-        }
-    }
+    int fd = accept_blocking(sv->listen_fd);
     if (fd < 0)
         return NULL;
-    int fl = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     SSL *ssl = NULL;
     BIO *mem = NULL;
     if (sv->ctx != NULL) {
@@ -683,71 +708,16 @@ out:
     return NULL;
 }
 
-struct drain_client {
-    struct fh_stream st;
-    size_t calls, recvd, want;
-    bool mismatch, closed;
-};
-
-/* Reads the way the WebSocket client does (net/ws_frame.c): until nothing is left, or until a
- * read says it emptied the socket. */
-static void drain_readable(struct fh_stream *s)
-{
-    struct drain_client *c = (struct drain_client *)s;
-    c->calls++;
-    uint8_t buf[4096];
-    for (;;) {
-        ssize_t r = fh_stream_read(s, buf, sizeof(buf));
-        if (r <= 0)
-            break;
-        for (ssize_t i = 0; i < r; i++)
-            c->mismatch |= buf[i] != pattern_at(c->recvd + (size_t)i);
-        c->recvd += (size_t)r;
-        if (fh_stream_drained(s))
-            break;
-    }
-    if (c->recvd >= c->want && fh_stream_get_state(s) == FH_STREAM_OPEN)
-        fh_stream_close(s, FH_STREAM_GRACEFUL);
-}
-
-static void drain_close(struct fh_stream *s, int status)
-{
-    (void)status;
-    ((struct drain_client *)s)->closed = true;
-}
-
-static const struct fh_stream_cbs drain_cbs = {
-    .on_readable = drain_readable,
-    .on_close = drain_close,
-};
-
 static void drained_run(SSL_CTX *server, SSL_CTX *client)
 {
     struct piece_server sv = {.ctx = server};
-    uint16_t port;
-    assert_int_equal(fh_listen_tcp("127.0.0.1", 0, 4, &sv.listen_fd, &port), 0);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, piece_server_main, &sv), 0);
-    uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
-    struct fh_stream_config cfg = {.out_cap = 16 * 1024, .linger_ms = 2000};
-    struct drain_client c;
+    struct counting_client c;
     memset(&c, 0, sizeof(c));
+    c.until_drained = true;
     for (int i = 0; i < PIECES; i++)
         c.want += piece_records(i) * RECORD;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(fh_stream_connect(&c.st, &loop, (struct sockaddr *)&sa, sizeof(sa), client,
-                                       client != NULL ? "localhost" : NULL, &drain_cbs, &cfg),
-                     0);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    counting_run(piece_server_main, &sv, &sv.listen_fd, client, &c);
     uint64_t empty = fh_stream_empty_reads(&c.st);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    pthread_join(th, NULL);
-    close(sv.listen_fd);
     assert_true(sv.ok);
     assert_true(c.closed);
     assert_int_equal(c.recvd, c.want);
@@ -773,9 +743,7 @@ static void test_tls_short_read_ends_loop(void **state)
 {
     (void)state;
     struct tls t;
-    tls_make(&t);
-    SSL_CTX_set_read_ahead(t.client, 1);
-    SSL_CTX_set_default_read_buffer_len(t.client, FH_TLS_READ_BUFFER);
+    tls_make_read_ahead(&t);
     drained_run(t.server, t.client);
     tls_free(&t);
 }
