@@ -7,6 +7,8 @@ Handlers (each in its own process, its CPU measured alone from /proc/PID/stat, a
   feedhandler  ours: Avro, Confluent framing + the registry stand-in, acks=all, idempotent,
                lz4 (config defaults), TLS to feedsim
   feedhandler-latency  the same with sink.profile = latency (linger.ms 0, Nagle off)
+  feedhandler-rt  ours with [feed] realtime_priority = 10 (the engine thread on SCHED_FIFO;
+               needs root or CAP_SYS_NICE), at 50k and 50k-spread only
   baseline     bench/baseline/handler.py: the Python asyncio handler this project replaces
                (Avro + registry, confluent-kafka acks=all, idempotent, linger 5 ms, lz4), TLS
   cryptofeed   cryptofeed from PyPI, unmodified, its Kafka backend (bench/peers/cryptofeed)
@@ -81,6 +83,7 @@ CUTS = 3  # network cuts in a "-cuts" load's window: every venue connection rese
 FAULTS = {"5k-cuts": ["kind=drop,mode=reset"] * CUTS,
           "5k-faults": ["kind=drop,mode=reset", "kind=stall,mode=discard,for=1s",
                         "kind=omit,count=40"]}
+RT_LOADS = ("50k", "50k-spread")  # the loads feedhandler-rt runs (the receive -> enqueued tail)
 MOCK_ONLY = ("feedhandler", "feedhandler-latency")  # handlers measured into the mock cluster
 # without TLS, ours and the baseline: what TLS costs each (the peers add nothing to that);
 # the same at 500k, past where every peer already collapsed at 50k
@@ -280,6 +283,7 @@ class Ours(Handler):
     name = "feedhandler"
     registry = True
     profile = "throughput"  # sink.profile
+    settings = {}  # more configuration: {section: {key: value}}
 
     def __init__(self, build):
         self.binary = os.path.join(build, "feedhandler")
@@ -307,6 +311,8 @@ class Ours(Handler):
         else:
             cfg["backfill"] = {"enabled": False}  # the same work as the peers: the stream only
         cfg["sink"]["profile"] = self.profile
+        for sec, kv in self.settings.items():
+            cfg.setdefault(sec, {}).update(kv)
         ini = os.path.join(ctx["tmp"], ctx["topic"] + ".ini")
         with open(ini, "w") as f:
             f.write(engine_lib.ini_text(cfg))
@@ -319,6 +325,18 @@ class OursLatency(Ours):
     """Ours with sink.profile = latency (linger.ms 0, Nagle off)."""
     name = "feedhandler-latency"
     profile = "latency"
+
+
+class OursRealtime(Ours):
+    """Ours with the engine thread on SCHED_FIFO ([feed] realtime_priority)."""
+    name = "feedhandler-rt"
+    settings = {"feed": {"realtime_priority": 10}}
+
+    def available(self):
+        why = super().available()
+        if why is None and os.geteuid() != 0:
+            return "SCHED_FIFO needs root (or CAP_SYS_NICE)"
+        return why
 
 
 class Baseline(Handler):
@@ -662,6 +680,10 @@ def targets(by):
              "bound)", "50k", "feedhandler", "enqueue_p99_le_us", "<= %.0f µs", 20, True),
             ("receive -> enqueued p99 <= 20 µs at 50,000/s, arrivals spread at 100 µs (bucket "
              "bound)", "50k-spread", "feedhandler", "enqueue_p99_le_us", "<= %.0f µs", 20, True),
+            ("the same, 5 ms bursts, the engine thread on SCHED_FIFO (feedhandler-rt)", "50k",
+             "feedhandler-rt", "enqueue_p99_le_us", "<= %.0f µs", 20, True),
+            ("the same, spread at 100 µs, the engine thread on SCHED_FIFO (feedhandler-rt)",
+             "50k-spread", "feedhandler-rt", "enqueue_p99_le_us", "<= %.0f µs", 20, True),
             ("RSS <= 64 MB at 50,000/s (VmHWM)", "50k", "feedhandler", "rss_mb", "%.0f MB", 64,
              True),
             ("frame -> broker ack p99 <= 2 ms at 5,000/s, latency profile", "5k",
@@ -933,7 +955,8 @@ def main():
                     default="5k,50k,500k,blast,5k-cuts,5k-faults,blast-mock,blast-plain,5k-spread,"
                     "50k-spread")
     ap.add_argument("--handlers",
-                    default="feedhandler,feedhandler-latency,baseline,cryptofeed,ccxt")
+                    default="feedhandler,feedhandler-latency,feedhandler-rt,baseline,cryptofeed,"
+                    "ccxt")
     ap.add_argument("--report", default=os.path.join(HERE, "results", "REPORT.md"))
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
@@ -945,6 +968,7 @@ def main():
     K.BUILD_DIR = args.build  # tests/mockbroker for the "-mock" loads
     engine_lib.FEEDHANDLER = os.path.join(args.build, "feedhandler")
     table = {"feedhandler": Ours(args.build), "feedhandler-latency": OursLatency(args.build),
+             "feedhandler-rt": OursRealtime(args.build),
              "baseline": Baseline(),
              "cryptofeed": Cryptofeed(), "ccxt": Ccxt()}
     handlers, skipped = [], []
@@ -975,6 +999,8 @@ def main():
                             continue
                         into = mock
                     if load in OURS_ONLY and not h.name.startswith("feedhandler"):
+                        continue
+                    if h.name == "feedhandler-rt" and load not in RT_LOADS:
                         continue
                     i += 1
                     m = measure(h, load, args.seconds, args.warmup, into, registry, tmp,
