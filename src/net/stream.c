@@ -451,7 +451,6 @@ static int set_nonblock_nodelay(int fd)
     return 0;
 }
 
-/* Common set-up. On failure closes fd and releases everything. */
 /* The socket BIO's reads, seen from OpenSSL's side: a read that returned less than OpenSSL
  * asked for (with read-ahead, the free space of its buffer) emptied the socket. */
 static long socket_bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
@@ -467,6 +466,7 @@ static long socket_bio_cb(BIO *b, int oper, const char *argp, size_t len, int ar
     return ret; /* 1 for the call before the read: go on */
 }
 
+/* Common set-up. On failure closes fd and releases everything. */
 static int setup(struct fh_stream *s, uv_loop_t *loop, int fd, SSL_CTX *tls,
                  const struct fh_stream_cbs *cbs, const struct fh_stream_config *cfg, bool server)
 {
