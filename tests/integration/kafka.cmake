@@ -47,9 +47,18 @@ set_tests_properties(integration.kafka.daemon.registry PROPERTIES ENVIRONMENT "$
 #   sigterm   one broker: SIGTERM flushes everything, exit 0
 #   cluster3  three brokers, replication factor 3, min.insync.replicas 2, feed faults; the
 #             busiest partition's leader killed -9 and restarted, then two brokers killed -9
-#             at once and restarted: exactly once, in order, the handler's counts agree
+#             at once and restarted: exactly once (after librdkafka's own fatal error,
+#             duplicates only among the counted suspects), in order, the handler's counts agree
+#   fatal     (the driver) two injected fatal producer errors, one broker: the producer is
+#             replaced in the process, nothing lost, every duplicate a counted suspect; the
+#             path cluster3 takes when librdkafka 2.0.2 raises its own fatal error
 # cluster3 (about 80 s) runs in the plain pass only; the sanitizer passes skip it to keep CI
 # inside its budget (outage exercises the same spool and producer paths there).
+add_test(NAME integration.kafka.real.fatal
+         COMMAND ${FH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/kafka_test.py --producer driver
+                 --broker real fatal)
+set_tests_properties(integration.kafka.real.fatal PROPERTIES ENVIRONMENT "${FH_TEST_ENV}"
+                     LABELS "integration;kafka;realkafka" TIMEOUT 300)
 set(FH_REAL_KAFKA_CASES "readback\;400" "outage\;600" "sigterm\;400")
 if(NOT FH_SANITIZE AND NOT FH_TSAN)
   list(APPEND FH_REAL_KAFKA_CASES "cluster3\;900")

@@ -44,7 +44,7 @@ import kafka_lib as K
 
 PRODUCER = "driver"
 BROKER = "mock"
-REAL_CASES = ("readback", "outage", "sigterm", "cluster3")  # the cases for --broker real
+REAL_CASES = ("readback", "outage", "sigterm", "cluster3", "fatal")  # the cases for --broker real
 TOPIC = "trades"
 
 
@@ -327,7 +327,7 @@ def test_fatal():
     running process, twice; nothing is lost, and what came twice was counted as suspect."""
     tmp = K.tmpdir("kafka-fatal-")
     count = 40000
-    with K.MockBroker(3) as b, K.Registry() as reg:
+    with K.make_broker(BROKER) as b, K.Registry() as reg:
         b.create(TOPIC, 4)
         sec = K.kafka_sections(b, TOPIC, registry=reg, spool_dir=os.path.join(tmp, "spool"))
         with K.make_producer(PRODUCER, tmp, sec) as p:
@@ -356,7 +356,8 @@ def test_fatal():
         assert not rep.errors and not rep.missing, rep.summary()
         assert rep.distinct == count, rep.summary()
         # In flight at the error: taken back and produced again by the new producer, each
-        # counted as suspect (the mock appends what it took, and does not deduplicate).
+        # counted as suspect (neither broker deduplicates them: the new producer has a new
+        # producer id).
         assert rep.duplicates <= k["dup_suspected"], (rep.summary(), k)
         b.stop()
     print("fatal: %s; suspects %d" % (rep.summary(), k["dup_suspected"]))
