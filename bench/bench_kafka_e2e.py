@@ -40,9 +40,11 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import engine_lib  # noqa: E402
 import feedsim_lib  # noqa: E402
 import kafka_lib as K  # noqa: E402
+# The receive -> ack gauge's reach (RECENT_S) and the histogram's quantiles, as the report reads
+# them.
+from bench_peers import RECENT_S, hist_quantile_bound  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
-RECENT_S = 12  # ours' recent receive -> ack gauge covers the last 10 to 11 s, and 1 s more
 LOADS = {"blast": ["--blast"], "rate": ["--rate", "8333"], "5k": ["--rate", "833"],
          "spread": ["--rate", "8333", "--tick", "100us"]}
 
@@ -75,7 +77,6 @@ def sample(h):
 
 def enq_us(a, b, q):
     """receive -> enqueued quantile q between samples a and b: its bucket's bound, in µs."""
-    from bench_peers import hist_quantile_bound
     v = hist_quantile_bound(a["m"], b["m"], "feedhandler_receive_to_enqueue_seconds", q)
     return float("nan") if v is None else v * 1e6
 
@@ -199,7 +200,7 @@ def main():
             print("  %s %s: real/mock acked/s %s; CPU/trade %s" % (
                 label, load, ratio((label, "real", load), (label, "mock", load), "acked/s"),
                 ratio((label, "real", load), (label, "mock", load), "cpu_us")))
-    for label, _, _, settings in builds[1:] if variants else []:
+    for label, _ in variants:
         for bname in ("mock", "real"):
             for load in loads:
                 print("  %s/build %s %s: acked/s %s; CPU/trade %s; engine thread %s; "

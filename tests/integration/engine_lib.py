@@ -122,8 +122,9 @@ class Handler:
 
     def __enter__(self):
         log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.wrap + [FEEDHANDLER, "-c", self.ini], stdout=subprocess.DEVNULL,
-                                     stderr=log, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(self.wrap + [FEEDHANDLER, "-c", self.ini],
+                                     stdout=subprocess.DEVNULL, stderr=log,
+                                     stdin=subprocess.DEVNULL)
         log.close()
         return self
 
