@@ -163,6 +163,7 @@ void eng_bp_end(struct fh_engine *e, int64_t now)
     eng_bp_account(e, now);
     e->paused_ended_ns = e->st.backpressure_ns;
     e->paused_since_ns = 0;
+    gauge_set(&e->st.paused, 0);
 }
 
 static void pause_engine(struct fh_engine *e, int64_t now)

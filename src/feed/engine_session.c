@@ -632,8 +632,7 @@ void eng_resume_cb(uv_timer_t *t)
     int64_t now = eng_now(e);
     eng_bp_account(e, now);
     e->paused = false;
-    e->probing = true;
-    gauge_set(&e->st.paused, 0);
+    e->probing = true; /* the episode (and the gauge) ends when the sink takes the held */
     for (size_t vi = 0; vi < e->n_venues; vi++) {
         struct venue *v = &e->venues[vi];
         for (size_t i = 0; i < v->n_slots; i++) {

@@ -283,10 +283,13 @@ static void test_backpressure_hold_and_release(void **state)
     assert_int_equal(es->paused, 1);
     /* While held, the connection takes nothing more. */
     assert_false(feed(&w, 0, "BTCUSDT", 4));
-    /* Still full: a resume probe changes nothing. */
+    /* Still full: a resume probe changes nothing. The gauge says paused for the whole
+     * episode, the probe's retry included (a scrape there read 0 in a running pause). */
     fh_engine_test_resume(w.e);
+    assert_int_equal(es->paused, 1);
     uv_run(&w.loop, UV_RUN_NOWAIT);
     assert_int_equal(w.sink.n, 2);
+    assert_int_equal(es->paused, 1);
     /* Room again: the held message is delivered, then reading goes on. */
     w.sink.refuse_from = SIZE_MAX;
     w.now += 5 * NS_PER_MS;
