@@ -187,6 +187,7 @@ struct fh_feed_venue_stats {
     uint64_t bf_weight;           /* Binance request weight charged */
     uint64_t bf_held;             /* live trades held while their gap was filled */
     uint64_t bf_gap_write_errors; /* gap records the sink could not take (logged) */
+    uint64_t bf_records_lost;     /* gap records overwritten before written (logged; a bug) */
     int64_t bf_open;              /* gaps open now */
     int64_t bf_oldest_open_s;     /* age of the oldest open gap, seconds (0: none) */
     int64_t bf_held_now;          /* live trades held now */

@@ -3,8 +3,9 @@
  * sleeps: connections open over the WebSocket client's in-memory transport (the engine's
  * test_connect hook), time is a test clock (test_clock), the timers' work runs on demand
  * (fh_engine_test_tick/resume), and the sink is a fake that records every trade and can
- * refuse. Covered: gaps and duplicates, backpressure hold and release (nothing lost,
- * duplicated or reordered; the held message counted once), the watchdog, and the
+ * refuse. Covered: gaps and duplicates, the gap records of more gaps in one read than the
+ * backfill's event ring holds (none overwritten), backpressure hold and release (nothing
+ * lost, duplicated or reordered; the held message counted once), the watchdog, and the
  * make-before-break rotation hand-over (the overlap deduplicated, the old connection closed).
  */
 #include "testutil.h"
@@ -23,7 +24,7 @@
 
 /* ---- a fake sink ------------------------------------------------------------------------- */
 
-#define MAX_GOT 256
+#define MAX_GOT 512
 
 struct test_sink {
     struct fh_sink base;
@@ -31,7 +32,11 @@ struct test_sink {
     char symbols[MAX_GOT][16];
     int64_t conns[MAX_GOT];
     size_t n;
-    size_t refuse_from; /* refuse every write once n reaches this (SIZE_MAX: never) */
+    size_t refuse_from;      /* refuse every write once n reaches this (SIZE_MAX: never) */
+    size_t gaps_refuse_from; /* the same for gap records (SIZE_MAX: never) */
+    int64_t gap_first[MAX_GOT];
+    int gap_status[MAX_GOT];
+    size_t n_gaps;
 };
 
 static int ts_write(struct fh_sink *s, const struct fh_trade *t)
@@ -47,6 +52,18 @@ static int ts_write(struct fh_sink *s, const struct fh_trade *t)
     ts->n++;
     s->stats.accepted++;
     s->stats.delivered++;
+    return 0;
+}
+
+static int ts_write_gap(struct fh_sink *s, const struct fh_gap_record *g)
+{
+    struct test_sink *ts = (struct test_sink *)s;
+    if (ts->n_gaps >= ts->gaps_refuse_from || ts->n_gaps >= MAX_GOT)
+        return FH_ENOSPACE;
+    ts->gap_first[ts->n_gaps] = g->first_missing_id;
+    ts->gap_status[ts->n_gaps] = (int)g->status;
+    ts->n_gaps++;
+    s->stats.gaps_accepted++;
     return 0;
 }
 
@@ -67,8 +84,12 @@ static void ts_destroy(struct fh_sink *s)
     (void)s;
 }
 
-static const struct fh_sink_ops ts_ops = {
-    .name = "test", .write = ts_write, .poll = ts_poll, .flush = ts_flush, .destroy = ts_destroy};
+static const struct fh_sink_ops ts_ops = {.name = "test",
+                                          .write = ts_write,
+                                          .write_gap = ts_write_gap,
+                                          .poll = ts_poll,
+                                          .flush = ts_flush,
+                                          .destroy = ts_destroy};
 
 /* ---- the world: loop, clock, connections -------------------------------------------------- */
 
@@ -120,6 +141,7 @@ static void world_start(struct world *w, int64_t watchdog_ms, int64_t lifetime_m
         fh_symbols_add(&w->syms, fh_str_c("ETHUSDT"), fh_str_c("ETH"), fh_str_c("USDT"), NULL), 0);
     w->sink.base.ops = &ts_ops;
     w->sink.refuse_from = SIZE_MAX;
+    w->sink.gaps_refuse_from = SIZE_MAX;
     w->now = INT64_C(1000000000000);
     fh_feed_config_default(&w->cfg);
     struct fh_feed_venue_config *v = &w->cfg.venues[w->cfg.n_venues++];
@@ -309,6 +331,69 @@ static void test_backpressure_hold_and_release(void **state)
     world_stop(&w);
 }
 
+/* Frames of BTCUSDT trades first, first + 2, ... (n of them: each after the first reveals a
+ * gap of one id), in one buffer, fed to connection i as one read. */
+static void feed_gapped_read(struct world *w, int i, int64_t first, size_t n)
+{
+    static uint8_t buf[64 * 1024];
+    size_t len = 0;
+    for (size_t k = 0; k < n; k++)
+        len += trade_frame(buf + len, sizeof(buf) - len, "BTCUSDT", first + 2 * (int64_t)k);
+    w->now += NS_PER_MS;
+    assert_int_equal(fh__ws_mem_feed(w->ws[i], buf, len, 1700000000000000000LL, w->now), len);
+}
+
+static void expect_gap_records(const struct world *w, size_t from, int64_t first, size_t n)
+{
+    /* Backfill is off here (no REST URL): every gap is DETECTED, then UNRECOVERABLE. */
+    assert_int_equal(w->sink.n_gaps, from + 2 * n);
+    for (size_t k = 0; k < n; k++) {
+        size_t r = from + 2 * k;
+        assert_int_equal(w->sink.gap_first[r], first + 2 * (int64_t)k);
+        assert_int_equal(w->sink.gap_status[r], FH_GAP_DETECTED);
+        assert_int_equal(w->sink.gap_first[r + 1], first + 2 * (int64_t)k);
+        assert_int_equal(w->sink.gap_status[r + 1], FH_GAP_UNRECOVERABLE);
+    }
+}
+
+/* More gaps in one read than the backfill's event ring holds (2 x 64 jobs + 2): each gap's
+ * records are written before the trade that revealed it goes on, so none is overwritten,
+ * also when the sink refuses records in the middle of the read. */
+static void test_gap_records_of_one_read(void **state)
+{
+    (void)state;
+    struct world w;
+    world_start(&w, 30000, 0);
+    feed_gapped_read(&w, 0, 1, 100);
+    uv_run(&w.loop, UV_RUN_NOWAIT);
+    assert_int_equal(w.sink.n, 100);
+    expect_gap_records(&w, 0, 2, 99);
+    /* The sink takes 10 more gap records, then none: the read's trades wait (held), and
+     * come out with every record once the sink has room again. */
+    w.sink.gaps_refuse_from = w.sink.n_gaps + 10;
+    feed_gapped_read(&w, 0, 1001, 100);
+    uv_run(&w.loop, UV_RUN_NOWAIT);
+    assert_true(w.sink.n < 200);
+    w.sink.gaps_refuse_from = SIZE_MAX;
+    for (int k = 0; k < 20 && w.sink.n < 200; k++) {
+        w.now += 5 * NS_PER_MS;
+        fh_engine_test_resume(w.e);
+        uv_run(&w.loop, UV_RUN_NOWAIT);
+    }
+    assert_int_equal(w.sink.n, 200);
+    for (size_t k = 0; k < 100; k++) {
+        assert_int_equal(w.sink.ids[k], 1 + 2 * (int64_t)k);
+        assert_int_equal(w.sink.ids[100 + k], 1001 + 2 * (int64_t)k);
+    }
+    /* 199 -> 1001 is a gap too: ids 200..1000. */
+    assert_int_equal(w.sink.gap_first[198], 200);
+    expect_gap_records(&w, 200, 1002, 99);
+    const struct fh_feed_venue_stats *st = fh_engine_venue_stats(w.e, 0);
+    assert_int_equal(LD(&st->bf_gaps[FH_GAP_DETECTED]), 199);
+    assert_int_equal(LD(&st->bf_records_lost), 0);
+    world_stop(&w);
+}
+
 static void test_watchdog(void **state)
 {
     (void)state;
@@ -370,6 +455,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gap_and_duplicate),
         cmocka_unit_test(test_backpressure_hold_and_release),
+        cmocka_unit_test(test_gap_records_of_one_read),
         cmocka_unit_test(test_watchdog),
         cmocka_unit_test(test_rotation_hand_over),
     };
