@@ -706,8 +706,14 @@ def targets(by):
         for load in ("5k", "50k", "blast"):
             o, p = fig(load, "feedhandler", "cpu_us_per_trade"), fig(load, peer,
                                                                       "cpu_us_per_trade")
-            out.append(row(">= 50x less CPU per trade than %s, %s (aim)" % (peer, load),
-                           p / o if o and p else None, "%.1fx", lambda v: v >= 50))
+            what = ">= 50x less CPU per trade than %s, %s (aim)" % (peer, load)
+            pa, oa = fig(load, peer, "acked_per_s"), fig(load, "feedhandler", "acked_per_s")
+            if pa is not None and oa and pa < oa / 100:
+                # Its CPU spread over (almost) no trades is no per-trade figure: no verdict.
+                out.append("| %s | %s acknowledged %.3g trades/s, under 1 %% of ours: no ratio "
+                           "(see the load) | - |" % (what, peer, pa))
+                continue
+            out.append(row(what, p / o if o and p else None, "%.1fx", lambda v: v >= 50))
     def within(ld):  # paced, and no more than the machine carries
         return not ld.startswith("blast") and ld not in AS_SHIPPED
     bad = [(ld, m.get("lost", 0), m.get("duplicated", 0)) for (ld, h), ms in by.items()
