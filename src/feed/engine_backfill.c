@@ -520,13 +520,13 @@ void eng_bf_publish(struct venue *v, int64_t now)
     __atomic_store_n(&st->bf_throttled, s->throttled, __ATOMIC_RELAXED);
     __atomic_store_n(&st->bf_banned, s->banned, __ATOMIC_RELAXED);
     __atomic_store_n(&st->bf_weight, s->weight_used, __ATOMIC_RELAXED);
-    if (s->events_dropped != b->ev_dropped_seen) {
+    uint64_t lost_seen = st->bf_records_lost; /* only this thread writes it */
+    if (s->events_dropped != lost_seen) {
         /* Should not happen (every trade's records are written before the next trade): the
          * ring overwrote records nobody wrote. Their gaps are in the gap log lines only. */
         log_error("gap records lost (a bug)", "venue=%s lost=%llu total=%llu", v->name,
-                  (unsigned long long)(s->events_dropped - b->ev_dropped_seen),
+                  (unsigned long long)(s->events_dropped - lost_seen),
                   (unsigned long long)s->events_dropped);
-        b->ev_dropped_seen = s->events_dropped;
         __atomic_store_n(&st->bf_records_lost, s->events_dropped, __ATOMIC_RELAXED);
     }
     gauge_set(&st->bf_open, (int64_t)fh_backfill_open(&b->bf));

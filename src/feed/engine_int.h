@@ -70,8 +70,7 @@ struct eng_bf {
     /* A gap record the sink refused, written first next time. */
     bool ev_pending;
     struct fh_backfill_event ev;
-    uint64_t ev_dropped_seen; /* fh_backfill_stats.events_dropped already logged */
-    bool work;                /* rows, released trades or records wait for the sink */
+    bool work; /* rows, released trades or records wait for the sink */
     uv_timer_t timer;
     bool timer_inited;
     int64_t timer_due_ns; /* monotonic; 0: not armed */
